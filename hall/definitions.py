@@ -1,0 +1,363 @@
+"""Process definitions as data: catalogue entry + form + flow, validated with pydantic.
+
+A definition is what an administrator designs and what `hall process import|export`
+reads and writes as YAML. Publishing freezes it into a `ProcessVersion.spec`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+KEY_RE = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Audience(enum.StrEnum):
+    STAFF = "staff"
+    STUDENT = "student"
+    OFFCAMPUS = "offcampus"
+
+
+class FieldType(enum.StrEnum):
+    TEXT = "text"
+    TEXTAREA = "textarea"  # long text
+    NUMBER = "number"
+    DATE = "date"
+    DATE_RANGE = "date_range"
+    DATETIME_RANGE = "datetime_range"
+    CHOICE = "choice"  # single choice
+    MULTICHOICE = "multichoice"
+    MOBILE = "mobile"
+    IDCARD = "idcard"  # 18-digit resident ID number with its check digit
+    ATTACHMENT = "attachment"
+    PERSON = "person"  # person picker: a userid of someone the hall knows
+
+
+# Profile attributes a field may be prefilled from (`prefill: profile.mobile`).
+PREFILL_SOURCES = frozenset(
+    {"name", "number", "mobile", "email", "department", "kind", "gender"}
+    | {"profile.major", "profile.class", "profile.grade", "profile.level"}
+)
+
+
+class Option(Strict):
+    value: str = Field(min_length=1, max_length=64)
+    label: str = Field(min_length=1, max_length=64)
+
+
+class FormField(Strict):
+    key: str = Field(pattern=KEY_RE)
+    label: str = Field(min_length=1, max_length=64)
+    type: FieldType
+    required: bool = False
+    help: str = Field(default="", max_length=500)
+    placeholder: str = Field(default="", max_length=100)
+    default: Any = None
+    prefill: str | None = None  # a PREFILL_SOURCES name
+    options: tuple[Option, ...] = ()
+    # Validation rules; which apply depends on the type.
+    min_length: int | None = Field(default=None, ge=0)
+    max_length: int | None = Field(default=None, ge=1, le=10_000)
+    pattern: str | None = None
+    pattern_message: str | None = None
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+    max_days: int | None = Field(default=None, ge=1)  # ranges: longest allowed span
+    max_files: int = Field(default=5, ge=1, le=20)
+    max_size_mb: float = Field(default=10, gt=0, le=100)
+    accept: tuple[str, ...] = ()  # attachment: allowed extensions, e.g. ("pdf", "jpg")
+    key_field: bool = False  # shown on the reviewer's card (up to 6)
+
+    @field_validator("prefill")
+    @classmethod
+    def _known_prefill(cls, value: str | None) -> str | None:
+        if value is not None and value not in PREFILL_SOURCES:
+            raise ValueError(
+                f"unknown prefill source {value!r}; use one of {', '.join(sorted(PREFILL_SOURCES))}"
+            )
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"pattern does not compile: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _options_match_type(self) -> FormField:
+        choice = self.type in {FieldType.CHOICE, FieldType.MULTICHOICE}
+        if choice and not self.options:
+            raise ValueError(f"field {self.key!r}: a choice field needs options")
+        if not choice and self.options:
+            raise ValueError(f"field {self.key!r}: only choice fields have options")
+        values = [o.value for o in self.options]
+        if len(values) != len(set(values)):
+            raise ValueError(f"field {self.key!r}: option values must be unique")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"field {self.key!r}: min is greater than max")
+        return self
+
+
+# ------------------------------------------------------------------ conditions
+
+Op = Literal["==", "!=", ">", ">=", "<", "<=", "in", "not_in", "contains", "empty", "not_empty"]
+
+
+class Compare(Strict):
+    """`form.days > 2`, `applicant.kind in [staff]`, `form.period.days >= 15`.
+
+    `subject` is `form.<field>` (ranges also offer `.days`, multichoice `.count`) or
+    `applicant.<kind|post|department|level>`.
+    """
+
+    subject: str = Field(
+        pattern=r"^(form\.[a-z][a-z0-9_]*(\.(days|count))?|"
+        r"applicant\.(kind|post|department|level|roles))$"
+    )
+    op: Op
+    value: Any = None
+
+
+class AllOf(Strict):
+    all: tuple[Condition, ...] = Field(min_length=1)
+
+
+class AnyOf(Strict):
+    any: tuple[Condition, ...] = Field(min_length=1)
+
+
+class Not(Strict):
+    not_: Condition = Field(alias="not")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+Condition = Compare | AllOf | AnyOf | Not
+
+
+# --------------------------------------------------------------- approver rules
+
+
+class RuleType(enum.StrEnum):
+    PERSONS = "persons"  # named people (userids)
+    ROLE_IN_APPLICANT_DEPT = "role_in_applicant_dept"  # a role in the applicant's department
+    DEPT_HEAD = "dept_head"  # head of the applicant's department, N levels up (1 = own)
+    COUNSELLOR = "counsellor"  # the applicant's counsellor
+    LEADER_IN_CHARGE = "leader_in_charge"  # 分管校领导 of the applicant's (or a named) dept
+    ROLE_IN_DEPT = "role_in_dept"  # a role in a named department
+    FORM_PERSON = "form_person"  # the person named in a person field (consent, host)
+    APPLICANT = "applicant"  # the applicant themself (e.g. confirm a handled result)
+
+
+class ApproverRule(Strict):
+    type: RuleType
+    userids: tuple[str, ...] = ()
+    role: str | None = None  # a RoleCode value
+    levels: int = Field(default=1, ge=1, le=10)
+    department: str | None = None  # a department code
+    field: str | None = None  # the person field for FORM_PERSON
+
+    @model_validator(mode="after")
+    def _has_its_parameters(self) -> ApproverRule:
+        need: dict[RuleType, tuple[str, ...]] = {
+            RuleType.PERSONS: ("userids",),
+            RuleType.ROLE_IN_APPLICANT_DEPT: ("role",),
+            RuleType.ROLE_IN_DEPT: ("role", "department"),
+            RuleType.FORM_PERSON: ("field",),
+        }
+        for name in need.get(self.type, ()):
+            if not getattr(self, name):
+                raise ValueError(f"approver rule {self.type.value!r} needs {name!r}")
+        if self.role is not None:
+            from hall.models import RoleCode  # noqa: PLC0415 - avoid a models import cycle
+
+            if self.role not in {r.value for r in RoleCode}:
+                raise ValueError(f"unknown role {self.role!r}")
+        return self
+
+
+class StepKind(enum.StrEnum):
+    APPROVAL = "approval"
+    NOTIFY = "notify"  # 报备: people are told, nobody decides
+    HANDLE = "handle"  # the handler fills result fields the applicant sees
+    CONSENT = "consent"  # a person named in the form agrees (host, roommate)
+
+
+class Mode(enum.StrEnum):
+    SINGLE = "single"  # one person (the first the rule yields)
+    ANY = "any"  # 或签: the first decision counts
+    ALL = "all"  # 会签: everyone must approve
+    SEQUENTIAL = "sequential"  # one after another in the rule's order
+
+
+class Step(Strict):
+    key: str = Field(pattern=KEY_RE)
+    name: str = Field(min_length=1, max_length=64)
+    kind: StepKind = StepKind.APPROVAL
+    approver: ApproverRule
+    mode: Mode = Mode.ANY
+    condition: Condition | None = None  # the step runs only when this holds
+    time_limit_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+    cc: tuple[ApproverRule, ...] = ()  # told when the step is passed
+    result_fields: tuple[FormField, ...] = ()  # HANDLE steps: what the handler fills
+    allow_transfer: bool = True
+    allow_add_signer: bool = True
+    allow_return: bool = True
+
+    @model_validator(mode="after")
+    def _kind_rules(self) -> Step:
+        if self.kind == StepKind.HANDLE and not self.result_fields:
+            raise ValueError(f"step {self.key!r}: a handling step needs result_fields")
+        if self.kind != StepKind.HANDLE and self.result_fields:
+            raise ValueError(f"step {self.key!r}: only handling steps have result_fields")
+        if self.kind == StepKind.CONSENT and self.approver.type != RuleType.FORM_PERSON:
+            raise ValueError(f"step {self.key!r}: consent comes from a person named in the form")
+        return self
+
+
+class Material(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    required: bool = True
+    note: str = Field(default="", max_length=300)
+
+
+class Options(Strict):
+    auto_pass_applicant: bool = True  # a step whose approver is the applicant passes
+    auto_pass_repeat: bool = True  # a step whose approver already approved earlier passes
+    resubmit_from: Literal["returner", "start"] = "returner"
+    urge_interval_minutes: int | None = Field(default=None, ge=1)
+
+
+class ProcessSpec(Strict):
+    """The whole definition of a process version."""
+
+    key: str = Field(pattern=KEY_RE)
+    name: str = Field(min_length=1, max_length=100)
+    department: str = Field(min_length=1, max_length=32)  # owning department code
+    category: str = Field(min_length=1, max_length=32)
+    audience: tuple[Audience, ...] = Field(min_length=1)
+    visible_to: tuple[str, ...] = ()  # department codes (with their subtrees); empty = all
+    description: str = Field(default="", max_length=2000)
+    basis: str = Field(default="", max_length=2000)  # 办事依据
+    materials: tuple[Material, ...] = ()
+    promised_days: int | None = Field(default=None, ge=0, le=365)  # working days
+    visits: int = Field(default=0, ge=0, le=10)  # 跑动次数
+    immediate: bool = False  # 即办件
+    contact: str = Field(default="", max_length=200)
+    title_template: str = Field(default="{applicant}的{process}", max_length=100)
+    form: tuple[FormField, ...] = Field(min_length=1)
+    flow: tuple[Step, ...] = Field(min_length=1)
+    options: Options = Options()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProcessSpec:
+        keys = [f.key for f in self.form]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise ValueError(f"duplicate form field keys: {', '.join(sorted(dup))}")
+        steps = [s.key for s in self.flow]
+        dup = {k for k in steps if steps.count(k) > 1}
+        if dup:
+            raise ValueError(f"duplicate step keys: {', '.join(sorted(dup))}")
+        fields = {f.key: f for f in self.form}
+        for step in self.flow:
+            rules = (step.approver, *step.cc)
+            for rule in rules:
+                if rule.type == RuleType.FORM_PERSON:
+                    target = fields.get(rule.field or "")
+                    if target is None or target.type != FieldType.PERSON:
+                        raise ValueError(
+                            f"step {step.key!r}: {rule.field!r} is not a person field of the form"
+                        )
+            for subject in _subjects(step.condition):
+                if subject.startswith("form."):
+                    name = subject.split(".")[1]
+                    if name not in fields:
+                        raise ValueError(
+                            f"step {step.key!r}: condition uses unknown field {name!r}"
+                        )
+        if sum(1 for f in self.form if f.key_field) > 6:
+            raise ValueError("at most 6 key fields (a WeCom card shows 6 rows)")
+        if Audience.OFFCAMPUS in self.audience and not any(
+            f.type == FieldType.MOBILE and f.required for f in self.form
+        ):
+            raise ValueError("an off-campus process needs a required mobile field (SMS results)")
+        return self
+
+    def field(self, key: str) -> FormField:
+        for f in self.form:
+            if f.key == key:
+                return f
+        raise KeyError(key)
+
+
+def _subjects(cond: Condition | None) -> list[str]:
+    if cond is None:
+        return []
+    if isinstance(cond, Compare):
+        return [cond.subject]
+    if isinstance(cond, AllOf):
+        return [s for c in cond.all for s in _subjects(c)]
+    if isinstance(cond, AnyOf):
+        return [s for c in cond.any for s in _subjects(c)]
+    return _subjects(cond.not_)
+
+
+for _model in (AllOf, AnyOf, Not, Step, ProcessSpec):
+    _model.model_rebuild()
+
+
+class DefinitionError(ValueError):
+    """A process definition is invalid; `problems` lists each with its location."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid process definition: " + "; ".join(problems))
+        self.problems = problems
+
+
+def parse_spec(data: Any) -> ProcessSpec:
+    """Validate a plain-data definition; raise DefinitionError with readable locations."""
+    try:
+        return ProcessSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "definition"
+            problems.append(f"{where}: {err['msg']}")
+        raise DefinitionError(problems) from None
+
+
+def load_yaml(text: str) -> ProcessSpec:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DefinitionError([f"YAML: {exc}"]) from None
+    return parse_spec(data)
+
+
+def dump_spec(spec: ProcessSpec) -> dict[str, Any]:
+    """Plain data of a spec without defaults, so exports stay short and diffable."""
+    return spec.model_dump(mode="json", exclude_defaults=True, by_alias=True)
+
+
+def dump_yaml(spec: ProcessSpec) -> str:
+    return yaml.safe_dump(dump_spec(spec), allow_unicode=True, sort_keys=False)

@@ -1,0 +1,47 @@
+"""The Flask app factory. Nothing is created at import time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from config import Settings, load_settings
+from hall.db import Database
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Flask:
+    """Build the hall's web app. Tests pass their own settings and database."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        MAX_CONTENT_LENGTH=32 * 1024 * 1024,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    db = database or Database(settings.database_url)
+    app.extensions["hall.settings"] = settings
+    app.extensions["hall.db"] = db
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        with db.reader() as session:
+            session.execute(text("SELECT 1"))
+        return jsonify(status="ok")
+
+    return app
+
+
+def app_db(app: Flask) -> Database:
+    db: Database = app.extensions["hall.db"]
+    return db
+
+
+def app_settings(app: Flask) -> Settings:
+    settings: Settings = app.extensions["hall.settings"]
+    return settings
