@@ -469,6 +469,22 @@ class ActionLog(Base):
     actor: Mapped[Person | None] = relationship()
 
 
+class Follower(Base):
+    """Someone who may read an application without a task on it (CC'd, named in it)."""
+
+    __tablename__ = "follower"
+    __table_args__ = (
+        UniqueConstraint("application_id", "person_id", name="uq_follower"),
+        Index("ix_follower_person", "person_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("application.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    reason: Mapped[str] = mapped_column(String(20))  # cc, consent, ...
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class IdempotencyRecord(Base):
     """The answer given to a decision carrying an idempotency key, replayed on a retry."""
 

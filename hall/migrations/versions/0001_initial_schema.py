@@ -771,6 +771,32 @@ def upgrade() -> None:
     with op.batch_alter_table("notification", schema=None) as batch_op:
         batch_op.create_index("ix_notification_person", ["person_id", "id"], unique=False)
 
+    op.create_table(
+        "follower",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "application_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("reason", sa.String(length=20), nullable=False),
+        sa.Column("created_at", hall.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["application_id"],
+            ["application.id"],
+            name=op.f("fk_follower_application_id_application"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["person.id"], name=op.f("fk_follower_person_id_person")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_follower")),
+        sa.UniqueConstraint("application_id", "person_id", name="uq_follower"),
+    )
+    with op.batch_alter_table("follower", schema=None) as batch_op:
+        batch_op.create_index("ix_follower_person", ["person_id"], unique=False)
+
     # Foreign keys between tables that reference each other are added once both exist.
     with op.batch_alter_table("department") as batch_op:
         batch_op.create_foreign_key(
@@ -824,6 +850,7 @@ def _action_log_append_only() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("follower")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS action_log_no_update ON action_log")
         op.execute("DROP FUNCTION IF EXISTS action_log_append_only()")
