@@ -356,6 +356,15 @@ class Application(Base):
         self._status = value
 
 
+class SerialCounter(Base):
+    """The daily counter behind application serials (one row per local day, upserted)."""
+
+    __tablename__ = "serial_counter"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)  # YYYYMMDD
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class TaskOrigin(enum.StrEnum):
     FLOW = "flow"  # created by the step's approver rule
     TRANSFER = "transfer"  # 转交 from another task

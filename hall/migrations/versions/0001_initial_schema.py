@@ -797,6 +797,13 @@ def upgrade() -> None:
     with op.batch_alter_table("follower", schema=None) as batch_op:
         batch_op.create_index("ix_follower_person", ["person_id"], unique=False)
 
+    op.create_table(
+        "serial_counter",
+        sa.Column("day", sa.String(length=8), nullable=False),
+        sa.Column("value", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day", name=op.f("pk_serial_counter")),
+    )
+
     # Foreign keys between tables that reference each other are added once both exist.
     with op.batch_alter_table("department") as batch_op:
         batch_op.create_foreign_key(
@@ -850,6 +857,7 @@ def _action_log_append_only() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("serial_counter")
     op.drop_table("follower")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS action_log_no_update ON action_log")
