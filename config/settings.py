@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 # Sandbox credentials are not secrets: they only ever talk to the in-process simulator.
 SANDBOX_CORP_ID = "wwsandbox0000000001"
@@ -40,6 +42,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         frozen=True,
+        # `HALL_WECOM_AGENT_ID=` (a line copied from example.env, left blank) means "unset".
+        env_ignore_empty=True,
     )
 
     var_dir: Path = Field(default=Path("var"), description="where local state lives")
@@ -78,7 +82,31 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError("must be an http(s) URL such as http://127.0.0.1:5000")
+        try:
+            _ = parts.port  # urlsplit checks the port lazily; `Settings.port` must not fail
+        except ValueError as exc:
+            raise ValueError(f"bad port in {value!r}: {exc}") from None
         return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, value: str) -> str:
+        if value:
+            try:
+                make_url(value)
+            except ArgumentError:
+                raise ValueError(
+                    "must be a SQLAlchemy URL such as sqlite:///var/hall.db or "
+                    "postgresql+psycopg://user:password@host:5432/hall"
+                ) from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_shape(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
 
     @field_validator("wecom_aes_key", "wecom_contacts_aes_key")
     @classmethod
