@@ -1,0 +1,293 @@
+"""Template cards (doc 90236) built from plain view data; no database, no network.
+
+Every builder returns the `template_card` object of a `message/send` body (or, for updates,
+the whole `message/update_template_card` body), already inside WeCom's limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cards import limits
+from cards.keys import CardAction, ReplaceName, action_key, transfer_question_key
+from cards.limits import cut
+
+SOURCE = "网上办事大厅"
+MAX_UPDATE_USERIDS = 1000
+
+# Button styles (1–4): the colours WeCom draws them in.
+STYLE_PRIMARY = 1
+STYLE_PLAIN = 2
+STYLE_DANGER = 3
+STYLE_ALT = 4
+
+OUTCOME_PHRASES = {
+    "approved": "已通过",
+    "rejected": "已驳回",
+    "returned": "被退回修改",
+    "handled": "已办结",
+    "withdrawn": "已撤回",
+}
+
+MENU_TODO = "menu:todo"
+MENU_PROGRESS = "menu:progress"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One key–value line of a card (a form field, the serial, ...)."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """Someone a task may be transferred to."""
+
+    userid: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """Why a reviewer is reminded: who urged (empty: the hall's own timer), how long it waits."""
+
+    urged_by: str = ""
+    waited_hours: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewView:
+    """What the reviewer's card shows about one task."""
+
+    task_id: int
+    round: int
+    process_name: str
+    serial: str
+    applicant_name: str
+    applicant_department: str
+    step_name: str
+    detail_url: str
+    rows: Sequence[Row] = ()
+    allow_return: bool = True
+    transfer_candidates: Sequence[Candidate] = ()  # empty: no transfer from the card
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeView:
+    """What a notice card (result, CC, handled elsewhere) shows about one application."""
+
+    title: str
+    process_name: str
+    serial: str
+    detail_url: str
+    rows: Sequence[Row] = field(default_factory=tuple)
+    comment: str = ""
+
+
+def _source() -> dict[str, Any]:
+    return {"desc": cut(SOURCE, limits.SOURCE_DESC), "desc_color": 0}
+
+
+def _rows(rows: Sequence[Row], more_url: str) -> list[dict[str, Any]]:
+    """At most 6 rows; when there are more, the sixth says how many more and links to them."""
+    shown: list[dict[str, Any]] = [
+        {"keyname": cut(r.label, limits.ROW_KEYNAME), "value": cut(r.value, limits.ROW_VALUE)}
+        for r in rows[: limits.ROWS]
+    ]
+    if len(rows) > limits.ROWS:
+        shown = shown[: limits.ROWS - 1]
+        hidden = len(rows) - len(shown)
+        shown.append(
+            {"type": 1, "keyname": "更多", "value": f"另有{hidden}项，见详情", "url": more_url}
+        )
+    return shown
+
+
+def _buttons(buttons: Sequence[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    if len(buttons) > limits.BUTTONS:
+        raise limits.CardLimitError(f"at most {limits.BUTTONS} buttons")
+    keys = [limits.check_key(key) for _, _, key in buttons]
+    limits.check_unique(keys)
+    return [
+        {"text": cut(text, limits.BUTTON_TEXT), "style": style, "key": key}
+        for text, style, key in buttons
+    ]
+
+
+def _menu(entries: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    entries = entries[: limits.MENU_ENTRIES]
+    if not entries:
+        raise limits.CardLimitError("an action menu has 1 to 3 entries")
+    keys = [limits.check_key(key) for _, key in entries]
+    limits.check_unique(keys)
+    return {
+        "desc": cut("更多操作", limits.MENU_DESC),
+        "action_list": [{"text": cut(t, limits.MENU_TEXT), "key": k} for t, k in entries],
+    }
+
+
+def _transfer_selection(view: ReviewView) -> dict[str, Any] | None:
+    candidates = [
+        c for c in view.transfer_candidates if limits.fits_bytes(c.userid, limits.OPTION_ID_BYTES)
+    ]
+    if not candidates:
+        return None
+    unique: dict[str, Candidate] = {}
+    for c in candidates:
+        unique.setdefault(c.userid, c)
+    options = limits.first(list(unique.values()), limits.OPTIONS)
+    return {
+        "question_key": transfer_question_key(view.task_id),
+        "title": cut("转交给", limits.SELECTION_TITLE),
+        "option_list": [{"id": c.userid, "text": cut(c.name, limits.OPTION_TEXT)} for c in options],
+    }
+
+
+def review_card(
+    view: ReviewView, *, nonce: str, reminder: Reminder | None = None
+) -> dict[str, Any]:
+    """The reviewer's button_interaction card: 同意 / 驳回 / 退回 (and 转交 with a dropdown)."""
+    who = view.applicant_name
+    if view.applicant_department:
+        who += f"（{view.applicant_department}）"
+    title = view.process_name if reminder is None else f"【催办】{view.process_name}"
+    card: dict[str, Any] = {
+        "card_type": "button_interaction",
+        "source": _source(),
+        "action_menu": _menu([("我的待办", MENU_TODO), ("我的申请", MENU_PROGRESS)]),
+        "main_title": {
+            "title": cut(title, limits.MAIN_TITLE),
+            "desc": cut(f"{who}提交 · {view.step_name}", limits.MAIN_DESC),
+        },
+        "quote_area": {
+            "type": 1,
+            "url": view.detail_url,
+            "title": cut(f"办件编号 {view.serial}", limits.QUOTE_TITLE),
+            "quote_text": "点击查看详情、附件与审批记录",
+        },
+        "horizontal_content_list": _rows(view.rows, view.detail_url),
+        "card_action": {"type": 1, "url": view.detail_url},
+        "task_id": limits.card_task_id(view.task_id, view.round, nonce),
+    }
+    if reminder is not None:
+        by = f"{reminder.urged_by}催办：" if reminder.urged_by else "提醒："
+        waited = f"已等待{reminder.waited_hours}小时，" if reminder.waited_hours > 0 else ""
+        card["sub_title_text"] = cut(f"{by}{waited}请尽快处理。", limits.SUB_TITLE)
+    buttons = [
+        ("同意", STYLE_PRIMARY, action_key(CardAction.APPROVE, view.task_id)),
+        ("驳回", STYLE_DANGER, action_key(CardAction.REJECT, view.task_id)),
+    ]
+    if view.allow_return:
+        buttons.append(("退回", STYLE_PLAIN, action_key(CardAction.RETURN, view.task_id)))
+    selection = _transfer_selection(view)
+    if selection is not None:
+        card["button_selection"] = selection
+        buttons.append(("转交", STYLE_ALT, action_key(CardAction.TRANSFER, view.task_id)))
+    card["button_list"] = _buttons(buttons)
+    return card
+
+
+def _notice(
+    *,
+    title: str,
+    desc: str,
+    emphasis: tuple[str, str] | None,
+    view: NoticeView,
+    rows: Sequence[Row],
+    sub_title: str = "",
+) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "card_type": "text_notice",
+        "source": _source(),
+        "main_title": {"title": cut(title, limits.MAIN_TITLE), "desc": cut(desc, limits.MAIN_DESC)},
+        "horizontal_content_list": _rows(rows, view.detail_url),
+        "jump_list": [{"type": 1, "title": "查看详情", "url": view.detail_url}],
+        "card_action": {"type": 1, "url": view.detail_url},
+    }
+    if emphasis is not None:
+        card["emphasis_content"] = {
+            "title": cut(emphasis[0], limits.EMPHASIS_TITLE),
+            "desc": cut(emphasis[1], limits.EMPHASIS_DESC),
+        }
+    if sub_title:
+        card["sub_title_text"] = cut(sub_title, limits.SUB_TITLE)
+    return card
+
+
+def result_card(view: NoticeView, *, outcome: str) -> dict[str, Any]:
+    """The applicant's text_notice: the application was approved, rejected, returned, handled."""
+    phrase = OUTCOME_PHRASES.get(outcome, OUTCOME_PHRASES["handled"])
+    lines = []
+    if view.comment:
+        lines.append(f"审批意见：{view.comment}")
+    if outcome == "returned":
+        lines.append("请按意见修改后重新提交。")
+    return _notice(
+        title=f"您的申请{phrase}",
+        desc=view.title,
+        emphasis=(phrase, "办理结果"),
+        view=view,
+        rows=[Row("事项", view.process_name), Row("办件编号", view.serial), *view.rows],
+        sub_title="".join(lines),
+    )
+
+
+def cc_card(view: NoticeView, *, applicant_name: str) -> dict[str, Any]:
+    """抄送: a text_notice telling a follower about an application, for their information."""
+    return _notice(
+        title=f"抄送：{applicant_name}的申请",
+        desc=view.title,
+        emphasis=None,
+        view=view,
+        rows=[Row("事项", view.process_name), Row("办件编号", view.serial), *view.rows],
+        sub_title="此申请已抄送给您，仅供知悉，无需处理。",
+    )
+
+
+def handled_elsewhere_card(view: NoticeView, *, withdrawn: bool = False) -> dict[str, Any]:
+    """The notice sent when a reviewer's card can no longer be updated (code spent/expired)."""
+    if withdrawn:
+        title, sub = "申请已撤回", "申请人已撤回此申请，您无需再处理。"
+    else:
+        title, sub = "待办已由他人处理", "此待办已由他人处理，您无需再处理。"
+    return _notice(
+        title=title,
+        desc=view.title,
+        emphasis=None,
+        view=view,
+        rows=[Row("事项", view.process_name), Row("办件编号", view.serial), *view.rows],
+        sub_title=sub,
+    )
+
+
+def replace_name_update(
+    *, userids: Sequence[str], agent_id: int, response_code: str, name: ReplaceName | str
+) -> dict[str, Any]:
+    """The `message/update_template_card` body turning the card's buttons into one label.
+
+    A response code is usable once, within 72 hours (doc 94888).
+    """
+    if not userids or len(userids) > MAX_UPDATE_USERIDS:
+        raise limits.CardLimitError(f"an update names 1 to {MAX_UPDATE_USERIDS} userids")
+    if not response_code:
+        raise limits.CardLimitError("an update needs the card's response code")
+    return {
+        "userids": list(userids),
+        "agentid": agent_id,
+        "response_code": response_code,
+        "button": {"replace_name": cut(str(name), limits.REPLACE_NAME)},
+    }
+
+
+def template_card_message(*, touser: str, agent_id: int, card: dict[str, Any]) -> dict[str, Any]:
+    """The `message/send` body carrying a template card to one person."""
+    return {
+        "touser": touser,
+        "msgtype": "template_card",
+        "agentid": agent_id,
+        "template_card": card,
+    }
