@@ -1,0 +1,330 @@
+"""Notification channels: the interface the delivery jobs send through, and the two built in.
+
+A channel is a plain object with a `name` (stored on each Delivery, at most 20 characters),
+`accepts(outbox)` (does this channel carry this message at all?) and `send(session, outbox)`
+(deliver it or raise; raise `PermanentError` when retrying cannot help). Channels are built
+by the composition root (web/worker.py) and collected in a `ChannelRegistry`; the relay fans
+every outbox row out to each registered channel and the delivery job looks the channel up
+by name. hall/ itself knows no transport: WeCom cards and SMS plug in from their packages.
+
+`render` turns an outbox row into the zh_CN title and body people read, re-reading the
+application, task and people by id. Payload keys it understands (all optional):
+`outcome` (application_result: approved / rejected / returned / handled), `reason`
+(task_cancelled: "withdrawn" when the applicant withdrew), `comment` (a decision's comment),
+`comment_id` (comment), `actor_id` (who urged / commented / decided), `text` (unknown kinds).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hall.models import Application, Comment, Notification, Outbox, Person, Task
+from hall.outbox import Kind
+from hall.states import AppStatus
+
+TITLE_MAX = 200  # Notification.title's column size
+BODY_MAX = 2000  # long enough for any notice; comments are cut with an ellipsis
+CHANNEL_NAME_MAX = 20  # Delivery.channel's column size
+
+
+class ChannelError(Exception):
+    """A channel could not deliver now; the delivery is retried with backoff."""
+
+
+class PermanentError(ChannelError):
+    """A channel can never deliver this message (no such user, invalid payload): no retry."""
+
+
+class Channel(Protocol):
+    """What the relay and the delivery job need from a channel."""
+
+    @property
+    def name(self) -> str: ...
+
+    def accepts(self, outbox: Outbox) -> bool:
+        """Whether this channel carries this message at all (otherwise: SKIPPED)."""
+        ...
+
+    def send(self, session: Session, outbox: Outbox) -> None:
+        """Deliver the message, or raise (`PermanentError`: do not retry).
+
+        `session` is the delivery job's transaction; writes made here commit together
+        with the delivery's SENT state, and are rolled back if this raises.
+        """
+        ...
+
+
+class ChannelRegistry:
+    """The channels a hall delivers through, in registration order, unique by name."""
+
+    def __init__(self, channels: Iterable[Channel] = ()) -> None:
+        self._channels: dict[str, Channel] = {}
+        for channel in channels:
+            self.register(channel)
+
+    def register(self, channel: Channel) -> None:
+        name = channel.name
+        if not name or len(name) > CHANNEL_NAME_MAX:
+            raise ValueError(f"a channel name has 1 to {CHANNEL_NAME_MAX} characters: {name!r}")
+        if name in self._channels:
+            raise ValueError(f"channel {name!r} is registered twice")
+        self._channels[name] = channel
+
+    def get(self, name: str) -> Channel | None:
+        return self._channels.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._channels)
+
+    def __iter__(self) -> Iterator[Channel]:
+        return iter(self._channels.values())
+
+    def __len__(self) -> int:
+        return len(self._channels)
+
+
+# --------------------------------------------------------------------- rendering
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What a person reads, channel-neutral: a title line and a short body."""
+
+    title: str
+    body: str
+
+
+OUTCOME_PHRASES = {
+    "approved": "已通过",
+    "rejected": "已驳回",
+    "returned": "被退回修改",
+    "handled": "已办结",
+    "withdrawn": "已撤回",
+}
+_STATUS_OUTCOMES = {
+    AppStatus.APPROVED: "approved",
+    AppStatus.REJECTED: "rejected",
+    AppStatus.RETURNED: "returned",
+    AppStatus.WITHDRAWN: "withdrawn",
+}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the templates need, read by id; every field has a readable fallback."""
+
+    title: str
+    serial: str
+    process: str
+    applicant: str
+    step: str
+    actor: str
+
+
+def _person_name(session: Session, person_id: Any) -> str:
+    if not isinstance(person_id, int):
+        return ""
+    who = session.get(Person, person_id)
+    return who.name if who is not None else ""
+
+
+def _step_name(app: Application | None, task: Task | None) -> str:
+    if app is None or task is None:
+        return ""
+    for step in app.version.spec.get("flow", []):
+        if isinstance(step, dict) and step.get("key") == task.step_key:
+            return str(step.get("name", ""))
+    return ""
+
+
+def _facts(session: Session, outbox: Outbox) -> tuple[_Facts, Application | None]:
+    payload = outbox.payload or {}
+    app = session.get(Application, outbox.application_id) if outbox.application_id else None
+    task = session.get(Task, outbox.task_id) if outbox.task_id else None
+    if app is None and task is not None:
+        app = task.application
+    facts = _Facts(
+        title=app.title if app else str(payload.get("title", "办件")),
+        serial=app.serial if app else str(payload.get("serial", "")),
+        process=app.version.name if app else "",
+        applicant=app.applicant.name if app else "",
+        step=_step_name(app, task),
+        actor=_person_name(session, payload.get("actor_id")),
+    )
+    return facts, app
+
+
+def _serial_note(facts: _Facts) -> str:
+    return f"（办件编号 {facts.serial}）" if facts.serial else ""
+
+
+def _outcome(outbox: Outbox, app: Application | None) -> str:
+    outcome = (outbox.payload or {}).get("outcome")
+    if isinstance(outcome, str) and outcome in OUTCOME_PHRASES:
+        return outcome
+    if app is not None and app.status in _STATUS_OUTCOMES:
+        return _STATUS_OUTCOMES[app.status]
+    return "handled"
+
+
+def _render_task_assigned(_outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
+    who = f"{f.applicant}提交的" if f.applicant else ""
+    what = f"「{f.process}」" if f.process else "申请"
+    step = f"当前环节：{f.step}。" if f.step else ""
+    return Message(
+        f"您有一条新的待办：{f.title}", f"{who}{what}{_serial_note(f)}等待您处理。{step}"
+    )
+
+
+def _render_result(outbox: Outbox, f: _Facts, app: Application | None) -> Message:
+    outcome = _outcome(outbox, app)
+    comment = (outbox.payload or {}).get("comment")
+    lines = [f"办件编号 {f.serial}。" if f.serial else ""]
+    if isinstance(comment, str) and comment:
+        lines.append(f"审批意见：{comment}")
+    if outcome == "returned":
+        lines.append("请按意见修改后重新提交。")
+    return Message(f"您的申请{OUTCOME_PHRASES[outcome]}：{f.title}", "".join(lines))
+
+
+def _render_cc(_outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
+    whose = f"{f.applicant}的" if f.applicant else ""
+    return Message(
+        f"抄送：{whose}申请「{f.title}」",
+        f"「{f.process or f.title}」{_serial_note(f)}已抄送给您，仅供知悉。",
+    )
+
+
+def _render_urge(_outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
+    by = f"{f.actor}催办了此申请，" if f.actor else "此申请已等待较长时间，"
+    return Message(f"催办：请尽快处理「{f.title}」", f"{by}请尽快处理{_serial_note(f)}。")
+
+
+def _render_step_notify(_outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
+    whose = f"{f.applicant}的" if f.applicant else ""
+    return Message(
+        f"报备：{f.title}",
+        f"{whose}「{f.process or f.title}」{_serial_note(f)}已报备给您，无需审批。",
+    )
+
+
+def _render_cancelled(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
+    if (outbox.payload or {}).get("reason") == "withdrawn":
+        return Message(
+            f"申请已撤回：{f.title}", f"申请人已撤回此申请{_serial_note(f)}，您无需再处理。"
+        )
+    by = f"（{f.actor}）" if f.actor else ""
+    return Message(
+        f"待办已由他人处理：{f.title}", f"此待办{_serial_note(f)}已由他人{by}处理，您无需再处理。"
+    )
+
+
+def _render_flagged(_outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
+    step = f"「{f.step}」环节" if f.step else "审批环节"
+    return Message(
+        f"办件需要您处理：{f.title}",
+        f"{step}按规则未找到审批人{_serial_note(f)}，请指定处理人或直接处理。",
+    )
+
+
+def _render_comment(session: Session, outbox: Outbox, f: _Facts) -> Message:
+    comment_id = (outbox.payload or {}).get("comment_id")
+    comment = session.get(Comment, comment_id) if isinstance(comment_id, int) else None
+    author = comment.author.name if comment else f.actor
+    text = comment.body if comment else str((outbox.payload or {}).get("comment", ""))
+    body = f"{author}：{text}" if author else text
+    return Message(f"新评论：{f.title}", body)
+
+
+_TEMPLATES = {
+    Kind.TASK_ASSIGNED: _render_task_assigned,
+    Kind.APPLICATION_RESULT: _render_result,
+    Kind.CC: _render_cc,
+    Kind.URGE: _render_urge,
+    Kind.STEP_NOTIFY: _render_step_notify,
+    Kind.TASK_CANCELLED: _render_cancelled,
+    Kind.FLAGGED: _render_flagged,
+}
+
+
+def render(session: Session, outbox: Outbox) -> Message:
+    """The zh_CN title and body for an outbox row, read fresh from the database."""
+    facts, app = _facts(session, outbox)
+    if outbox.kind == Kind.COMMENT:
+        message = _render_comment(session, outbox, facts)
+    elif (template := _TEMPLATES.get(outbox.kind)) is not None:
+        message = template(outbox, facts, app)
+    else:
+        text = (outbox.payload or {}).get("text")
+        message = Message("您有一条新消息", str(text) if text else facts.title)
+    return Message(_cut(message.title, TITLE_MAX), _cut(message.body, BODY_MAX))
+
+
+# ---------------------------------------------------------------------- channels
+
+
+class InAppChannel:
+    """The hall's own to-do and notice lists: one Notification row per message."""
+
+    name = "inapp"
+
+    def accepts(self, outbox: Outbox) -> bool:
+        return outbox.recipient_id is not None
+
+    def send(self, session: Session, outbox: Outbox) -> None:
+        if outbox.recipient_id is None:
+            raise PermanentError("an in-app notice needs a recipient")
+        already = session.scalar(select(Notification.id).where(Notification.outbox_id == outbox.id))
+        if already is not None:
+            return  # a retried job after a commit we did not hear about: never twice
+        message = render(session, outbox)
+        session.add(
+            Notification(
+                person_id=outbox.recipient_id,
+                kind=outbox.kind,
+                title=message.title,
+                body=message.body,
+                application_id=outbox.application_id,
+                outbox_id=outbox.id,
+            )
+        )
+        session.flush()
+
+
+class LogChannel:
+    """One structured line per message on the `hall.deliver` logger (audit, development)."""
+
+    name = "log"
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger("hall.deliver")
+
+    def accepts(self, outbox: Outbox) -> bool:  # noqa: ARG002 - every message is logged
+        return True
+
+    def send(self, session: Session, outbox: Outbox) -> None:
+        message = render(session, outbox)
+        recipient = session.get(Person, outbox.recipient_id) if outbox.recipient_id else None
+        fields = {
+            "outbox_id": outbox.id,
+            "kind": outbox.kind,
+            "recipient": recipient.userid if recipient else None,
+            "application_id": outbox.application_id,
+            "task_id": outbox.task_id,
+            "title": message.title,
+        }
+        self.logger.info(
+            "deliver %s", json.dumps(fields, ensure_ascii=False), extra={"hall": fields}
+        )

@@ -1,0 +1,224 @@
+"""Channels: the registry, zh_CN rendering of every kind, the in-app and log channels."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from sqlalchemy import func, select
+
+from hall.channels import (
+    ChannelRegistry,
+    InAppChannel,
+    LogChannel,
+    PermanentError,
+    render,
+)
+from hall.models import Comment, Notification
+from hall.outbox import Kind, emit
+from hall.states import AppStatus, fire
+from tests.hall.delivery_support import FlakyChannel, assigned, scene
+
+# ---------------------------------------------------------------------- registry
+
+
+def test_registry_keeps_order_and_finds_by_name():
+    inapp, log = InAppChannel(), LogChannel()
+    registry = ChannelRegistry([inapp, log])
+    assert registry.names == ["inapp", "log"]
+    assert list(registry) == [inapp, log]
+    assert registry.get("log") is log
+    assert registry.get("sms") is None
+    assert len(registry) == 2
+
+
+def test_registry_refuses_duplicates_and_long_names():
+    registry = ChannelRegistry([InAppChannel()])
+    with pytest.raises(ValueError, match="twice"):
+        registry.register(InAppChannel())
+    with pytest.raises(ValueError, match="characters"):
+        registry.register(FlakyChannel(name="x" * 21))
+    assert registry.names == ["inapp"]
+
+
+# --------------------------------------------------------------------- rendering
+
+
+def test_task_assigned_names_the_todo_applicant_process_and_step(session):
+    s = scene(session)
+    message = render(session, assigned(session, s))
+    assert message.title == "您有一条新的待办：王同学的请假申请"
+    assert "王同学提交的「请假申请」" in message.body
+    assert "QJ20260901001" in message.body
+    assert "当前环节：负责人审批" in message.body
+
+
+@pytest.mark.parametrize(
+    ("outcome", "title"),
+    [
+        ("approved", "您的申请已通过：王同学的请假申请"),
+        ("rejected", "您的申请已驳回：王同学的请假申请"),
+        ("returned", "您的申请被退回修改：王同学的请假申请"),
+        ("handled", "您的申请已办结：王同学的请假申请"),
+    ],
+)
+def test_result_titles_follow_the_outcome(session, outcome, title):
+    s = scene(session)
+    row = emit(
+        session,
+        Kind.APPLICATION_RESULT,
+        recipient_id=s.applicant.id,
+        application_id=s.application.id,
+        outcome=outcome,
+        comment="材料齐全",
+    )
+    session.flush()
+    message = render(session, row)
+    assert message.title == title
+    assert "审批意见：材料齐全" in message.body
+    assert ("重新提交" in message.body) == (outcome == "returned")
+
+
+def test_result_without_outcome_reads_the_application_status(session):
+    s = scene(session)
+    fire(s.application, "submit")
+    fire(s.application, "reject")
+    session.flush()
+    row = emit(
+        session,
+        Kind.APPLICATION_RESULT,
+        recipient_id=s.applicant.id,
+        application_id=s.application.id,
+    )
+    session.flush()
+    assert s.application.status == AppStatus.REJECTED
+    assert render(session, row).title == "您的申请已驳回：王同学的请假申请"
+
+
+def test_other_kinds_render_their_own_wording(session):
+    s = scene(session)
+    common = {"application_id": s.application.id, "task_id": s.task.id}
+    cases = {
+        Kind.CC: "抄送：王同学的申请「王同学的请假申请」",
+        Kind.URGE: "催办：请尽快处理「王同学的请假申请」",
+        Kind.STEP_NOTIFY: "报备：王同学的请假申请",
+        Kind.TASK_CANCELLED: "待办已由他人处理：王同学的请假申请",
+        Kind.FLAGGED: "办件需要您处理：王同学的请假申请",
+    }
+    for kind, title in cases.items():
+        row = emit(session, kind, recipient_id=s.reviewer.id, **common)
+        session.flush()
+        assert render(session, row).title == title, kind
+
+
+def test_urge_names_who_urged_and_withdrawal_says_so(session):
+    s = scene(session)
+    urge = emit(
+        session,
+        Kind.URGE,
+        recipient_id=s.reviewer.id,
+        application_id=s.application.id,
+        actor_id=s.applicant.id,
+    )
+    withdrawn = emit(
+        session,
+        Kind.TASK_CANCELLED,
+        recipient_id=s.reviewer.id,
+        application_id=s.application.id,
+        reason="withdrawn",
+    )
+    session.flush()
+    assert render(session, urge).body.startswith("王同学催办了此申请")
+    assert render(session, withdrawn).title == "申请已撤回：王同学的请假申请"
+
+
+def test_comment_quotes_its_author_and_text(session):
+    s = scene(session)
+    comment = Comment(application_id=s.application.id, author_id=s.reviewer.id, body="请补充假条")
+    session.add(comment)
+    session.flush()
+    row = emit(
+        session,
+        Kind.COMMENT,
+        recipient_id=s.applicant.id,
+        application_id=s.application.id,
+        comment_id=comment.id,
+    )
+    session.flush()
+    message = render(session, row)
+    assert message.title == "新评论：王同学的请假申请"
+    assert message.body == "李处长：请补充假条"
+
+
+def test_unknown_kind_and_missing_application_still_render(session):
+    s = scene(session)
+    row = emit(session, "system_notice", recipient_id=s.applicant.id, text="系统将于今晚维护")
+    session.flush()
+    message = render(session, row)
+    assert (message.title, message.body) == ("您有一条新消息", "系统将于今晚维护")
+
+
+def test_long_titles_are_cut_to_the_column(session):
+    s = scene(session)
+    s.application.title = "长" * 200
+    session.flush()
+    title = render(session, assigned(session, s)).title
+    assert len(title) == 200
+    assert title.endswith("…")
+
+
+# ---------------------------------------------------------------------- channels
+
+
+def test_inapp_accepts_only_messages_with_a_recipient(session):
+    s = scene(session)
+    channel = InAppChannel()
+    nobody = emit(session, Kind.FLAGGED, recipient_id=None, application_id=s.application.id)
+    session.flush()
+    assert channel.accepts(assigned(session, s))
+    assert not channel.accepts(nobody)
+    with pytest.raises(PermanentError):
+        channel.send(session, nobody)
+
+
+def test_inapp_writes_one_notification_even_when_sent_twice(session):
+    s = scene(session)
+    row = assigned(session, s)
+    channel = InAppChannel()
+    channel.send(session, row)
+    channel.send(session, row)
+    notes = session.scalars(select(Notification).where(Notification.outbox_id == row.id)).all()
+    assert len(notes) == 1
+    note = notes[0]
+    assert (note.person_id, note.kind, note.application_id) == (
+        s.reviewer.id,
+        Kind.TASK_ASSIGNED,
+        s.application.id,
+    )
+    assert note.title == "您有一条新的待办：王同学的请假申请"
+    assert note.read_at is None
+    count = session.scalar(select(func.count()).select_from(Notification))
+    assert count == 1
+
+
+def test_log_channel_writes_one_structured_line(session, caplog):
+    s = scene(session)
+    row = assigned(session, s)
+    channel = LogChannel()
+    assert channel.accepts(row)
+    with caplog.at_level(logging.INFO, logger="hall.deliver"):
+        channel.send(session, row)
+    records = [r for r in caplog.records if r.name == "hall.deliver"]
+    assert len(records) == 1
+    line = records[0].getMessage()
+    assert line.startswith("deliver ")
+    fields = json.loads(line.removeprefix("deliver "))
+    assert fields == {
+        "outbox_id": row.id,
+        "kind": "task_assigned",
+        "recipient": s.reviewer.userid,
+        "application_id": s.application.id,
+        "task_id": s.task.id,
+        "title": "您有一条新的待办：王同学的请假申请",
+    }
