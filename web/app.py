@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from config import Settings, load_settings
 from hall.db import Database
+from web.api import init_app as init_api
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Flask:
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             session.execute(text("SELECT 1"))
         return jsonify(status="ok")
 
+    init_api(app)
     return app
 
 
