@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hall.definitions import parse_spec
 from hall.models import (
+    ActionLog,
+    Application,
+    Attachment,
+    Comment,
+    Delegation,
     Department,
+    Follower,
     GrantSource,
+    IdempotencyRecord,
     Membership,
+    Outbox,
     Person,
     PersonKind,
     ProcessVersion,
     RoleCode,
     RoleGrant,
+    SerialCounter,
+    Task,
 )
 from hall.processes import publish
 
@@ -111,3 +124,127 @@ def simple_spec(dept_code: str, **overrides: Any) -> dict[str, Any]:
     }
     spec.update(overrides)
     return spec
+
+
+def delegation(
+    session: Session,
+    delegator: Person,
+    delegate: Person,
+    *,
+    start: date,
+    end: date,
+    revoked: bool = False,
+) -> Delegation:
+    """`delegator` is away from `start` to `end`; their new tasks go to `delegate`."""
+    row = Delegation(
+        delegator_id=delegator.id,
+        delegate_id=delegate.id,
+        start_date=start,
+        end_date=end,
+        revoked_at=datetime(2026, 1, 1, tzinfo=UTC) if revoked else None,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def attachment(
+    session: Session,
+    uploader: Person,
+    *,
+    filename: str = "证明.pdf",
+    size: int = 200 * 1024,
+) -> Attachment:
+    """Metadata of a file `uploader` uploaded (not yet attached to an application)."""
+    n = next(_seq)
+    row = Attachment(
+        uploader_id=uploader.id,
+        filename=filename,
+        content_type="application/octet-stream",
+        size=size,
+        sha256=f"{n:064x}",
+        storage_key=f"test/{n}",
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def school(session: Session) -> SimpleNamespace:
+    """A small school for engine tests: a college with a sub-department, two offices,
+    heads, a counsellor, a deputy secretary, leaders in charge, administrators, a student."""
+    s = SimpleNamespace()
+    s.root = department(session, "示范大学", code="SCH")
+    s.vp = person(session, "王副校长", dept=s.root, roles=(RoleCode.SCHOOL_LEADER,))
+    s.president = person(session, "赵校长", dept=s.root, roles=(RoleCode.SCHOOL_LEADER,))
+    s.root.leader_in_charge_id = s.president.id
+    s.cs = department(session, "计算机学院", code="CS", parent=s.root, leader_in_charge_id=s.vp.id)
+    s.se = department(session, "软件工程系", code="CS_SE", parent=s.cs)
+    s.jwc = department(session, "教务处", code="JWC", parent=s.root)
+    s.it = department(session, "信息中心", code="XXZX", parent=s.root)
+    s.dean = person(session, "李院长", dept=s.cs, roles=(RoleCode.DEPT_HEAD,))
+    s.deputy = person(session, "周副书记", dept=s.cs, roles=(RoleCode.DEPUTY_SECRETARY,))
+    s.counsellor = person(session, "陈辅导员", dept=s.cs, roles=(RoleCode.COUNSELLOR,))
+    s.cs_admin = person(session, "吴管理员", dept=s.cs, roles=(RoleCode.DEPT_ADMIN,))
+    s.se_head = person(session, "孙主任", dept=s.se, roles=(RoleCode.DEPT_HEAD,))
+    s.teacher = person(session, "钱老师", dept=s.se, post="讲师")
+    s.jwc_head = person(session, "郑处长", dept=s.jwc, roles=(RoleCode.DEPT_HEAD,))
+    s.jwc_clerk = person(session, "冯老师", dept=s.jwc, roles=(RoleCode.PROCESS_ADMIN,))
+    s.jwc_clerk2 = person(session, "卫老师", dept=s.jwc, roles=(RoleCode.PROCESS_ADMIN,))
+    s.it_admin = person(session, "蒋工程师", dept=s.it, roles=(RoleCode.INFO_CENTER,))
+    s.student = person(
+        session,
+        "林同学",
+        kind=PersonKind.STUDENT,
+        dept=s.cs,
+        counsellor_id=s.counsellor.id,
+        profile={"major": "软件工程", "class": "软工2301", "grade": "2023", "level": "本科"},
+    )
+    session.flush()
+    return s
+
+
+def tasks_of(session: Session, application_id: int) -> list[Task]:
+    """The application's tasks as committed by the services, oldest first."""
+    session.expire_all()
+    query = select(Task).where(Task.application_id == application_id).order_by(Task.id)
+    return list(session.scalars(query))
+
+
+def outbox_of(session: Session, application_id: int, kind: str | None = None) -> list[Outbox]:
+    session.expire_all()
+    query = select(Outbox).where(Outbox.application_id == application_id)
+    if kind is not None:
+        query = query.where(Outbox.kind == kind)
+    return list(session.scalars(query.order_by(Outbox.id)))
+
+
+def logs_of(session: Session, application_id: int, action: str | None = None) -> list[ActionLog]:
+    session.expire_all()
+    query = select(ActionLog).where(ActionLog.application_id == application_id)
+    if action is not None:
+        query = query.where(ActionLog.action == action)
+    return list(session.scalars(query.order_by(ActionLog.id)))
+
+
+def snapshot(session: Session) -> dict[str, Any]:
+    """Row counts and every status, to prove a refused request changed nothing."""
+    session.expire_all()
+    tables = (
+        Application,
+        Task,
+        ActionLog,
+        Outbox,
+        Follower,
+        Comment,
+        IdempotencyRecord,
+        SerialCounter,
+    )
+    counts = {t.__tablename__: session.scalar(select(func.count()).select_from(t)) for t in tables}
+    app_t, task_t = Application.__table__.c, Task.__table__.c
+    apps = session.execute(
+        select(app_t.id, app_t.status, app_t.row_version).order_by(app_t.id)
+    ).all()
+    tasks = session.execute(select(task_t.id, task_t.status).order_by(task_t.id)).all()
+    counters = session.execute(select(SerialCounter.day, SerialCounter.value)).all()
+    return {"counts": counts, "apps": apps, "tasks": tasks, "counters": counters}

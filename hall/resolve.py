@@ -1,0 +1,171 @@
+"""Approver rules → people.
+
+`resolve_rule` turns a step's rule into the active people it names, in a stable order.
+`delegate` swaps people who are away for their active delegates. `fallback_people` names
+who gets a step when its rule finds nobody: the owning department's administrators, else
+the information center, so an application is never silently stuck.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hall.conditions import ApplicantFacts
+from hall.definitions import ApproverRule, RuleType
+from hall.models import (
+    Delegation,
+    Department,
+    Person,
+    PersonStatus,
+    RoleCode,
+    RoleGrant,
+)
+
+MAX_DEPTH = 32  # guards against a cycle in a damaged department tree
+
+
+@dataclass(frozen=True)
+class Assignee:
+    person: Person
+    delegated_from: Person | None = None  # the person whose task this is, while away
+
+
+def _active(people: Iterable[Person | None]) -> list[Person]:
+    seen: set[int] = set()
+    result = []
+    for who in people:
+        if who is None or who.status != PersonStatus.ACTIVE or who.id in seen:
+            continue
+        seen.add(who.id)
+        result.append(who)
+    return result
+
+
+def _ancestors(dept: Department | None) -> list[Department]:
+    chain: list[Department] = []
+    while dept is not None and len(chain) < MAX_DEPTH and dept not in chain:
+        chain.append(dept)
+        dept = dept.parent
+    return chain
+
+
+def role_holders(session: Session, role: RoleCode | str, dept_id: int | None) -> list[Person]:
+    """Active holders of `role` scoped to `dept_id` (school-wide grants when None)."""
+    condition = (
+        RoleGrant.department_id.is_(None) if dept_id is None else RoleGrant.department_id == dept_id
+    )
+    query = (
+        select(Person)
+        .join(RoleGrant, RoleGrant.person_id == Person.id)
+        .where(RoleGrant.role_code == RoleCode(role), condition)
+        .order_by(Person.id)
+    )
+    return _active(session.scalars(query))
+
+
+def _department(session: Session, code: str | None) -> Department | None:
+    if code is None:
+        return None
+    return session.scalar(select(Department).where(Department.code == code))
+
+
+def resolve_rule(
+    session: Session, rule: ApproverRule, applicant: Person, form: Mapping[str, Any]
+) -> list[Person]:
+    """The active people `rule` names for this applicant and form, first-choice first."""
+    kind = rule.type
+    if kind == RuleType.PERSONS:
+        rows = session.scalars(select(Person).where(Person.userid.in_(rule.userids))).all()
+        by_userid = {p.userid: p for p in rows}
+        return _active(by_userid.get(u) for u in rule.userids)
+    if kind == RuleType.APPLICANT:
+        return _active([applicant])
+    if kind == RuleType.COUNSELLOR:
+        return _active([applicant.counsellor])
+    if kind == RuleType.FORM_PERSON:
+        userid = form.get(rule.field or "")
+        if not isinstance(userid, str):
+            return []
+        return _active([session.scalar(select(Person).where(Person.userid == userid))])
+    if kind == RuleType.ROLE_IN_DEPT:
+        dept = _department(session, rule.department)
+        return role_holders(session, rule.role or "", dept.id) if dept else []
+    if kind == RuleType.ROLE_IN_APPLICANT_DEPT:
+        # The nearest department up the applicant's chain that has holders of the role.
+        for dept in _ancestors(applicant.department):
+            people = role_holders(session, rule.role or "", dept.id)
+            if people:
+                return people
+        return []
+    if kind == RuleType.DEPT_HEAD:
+        chain = _ancestors(applicant.department)
+        if len(chain) < rule.levels:
+            return []
+        return role_holders(session, RoleCode.DEPT_HEAD, chain[rule.levels - 1].id)
+    # LEADER_IN_CHARGE: the first department up the chain with a leader in charge.
+    start = _department(session, rule.department) if rule.department else applicant.department
+    for dept in _ancestors(start):
+        if dept.leader_in_charge_id is not None:
+            return _active([dept.leader_in_charge])
+    return []
+
+
+def delegate(session: Session, people: Iterable[Person], today: date) -> list[Assignee]:
+    """Replace each person with their active delegate (one hop), keeping the order."""
+    result: list[Assignee] = []
+    seen: set[int] = set()
+    for who in people:
+        row = session.scalar(
+            select(Delegation)
+            .where(
+                Delegation.delegator_id == who.id,
+                Delegation.start_date <= today,
+                Delegation.end_date >= today,
+                Delegation.revoked_at.is_(None),
+            )
+            .order_by(Delegation.created_at.desc(), Delegation.id.desc())
+            .limit(1)
+        )
+        deputy = session.get(Person, row.delegate_id) if row is not None else None
+        if deputy is not None and deputy.status == PersonStatus.ACTIVE and deputy.id != who.id:
+            entry = Assignee(deputy, delegated_from=who)
+        else:
+            entry = Assignee(who)
+        if entry.person.id not in seen:
+            seen.add(entry.person.id)
+            result.append(entry)
+    return result
+
+
+def fallback_people(session: Session, owning_dept_id: int) -> list[Person]:
+    """Who handles a step nobody was found for: the department's administrators, else IT."""
+    people = role_holders(session, RoleCode.DEPT_ADMIN, owning_dept_id)
+    if people:
+        return people
+    query = (
+        select(Person)
+        .join(RoleGrant, RoleGrant.person_id == Person.id)
+        .where(RoleGrant.role_code == RoleCode.INFO_CENTER)
+        .order_by(Person.id)
+    )
+    return _active(session.scalars(query))
+
+
+def applicant_facts(session: Session, applicant: Person) -> ApplicantFacts:
+    roles = session.scalars(
+        select(RoleGrant.role_code).where(RoleGrant.person_id == applicant.id).distinct()
+    )
+    level = (applicant.profile or {}).get("level")
+    return ApplicantFacts(
+        kind=applicant.kind.value,
+        post=applicant.post,
+        department=applicant.department.code if applicant.department else None,
+        level=level if isinstance(level, str) else None,
+        roles=tuple(sorted(r.value for r in roles)),
+    )

@@ -1,0 +1,688 @@
+"""The hall's command API: one method, one unit of work.
+
+Entry points (API views, WeCom callbacks, CLI, jobs) call these and map the domain errors:
+NotFound → 404, Invalid → 422, Conflict/AlreadyDecided → 409, RateLimited → 429.
+Every method that changes an application locks its row first (SELECT ... FOR UPDATE on
+PostgreSQL; SQLite serialises writers with BEGIN IMMEDIATE), then reads task state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import timedelta
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hall.clock import Clock, SystemClock
+from hall.db import Database
+from hall.definitions import FieldType, FormField, ProcessSpec, StepKind
+from hall.engine import Flow, local_date
+from hall.errors import AlreadyDecided, Conflict, Invalid, NotFound, RateLimited
+from hall.forms import (
+    SessionReferences,
+    applicant_profile,
+    attachment_ids,
+    prefill,
+    validate_form,
+)
+from hall.models import (
+    Application,
+    Attachment,
+    Comment,
+    Follower,
+    IdempotencyRecord,
+    Person,
+    PersonStatus,
+    ProcessDefinition,
+    ProcessScope,
+    ProcessVersion,
+    SerialCounter,
+    Task,
+)
+from hall.outbox import Kind
+from hall.processes import get_process, version_spec
+from hall.states import AppStatus, TaskStatus, fire
+
+DEFAULT_URGE_MINUTES = 30
+COMMENT_MAX = 2000
+CC_MAX = 50
+IDEMPOTENCY_KEY_MAX = 128
+ACTIONS = ("approve", "reject", "return", "transfer", "add_signer")
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["approve", "reject", "return", "transfer", "add_signer"]
+    comment: str | None = None
+    return_to: str | None = None  # "applicant" (default for return) or an EARLIER step key
+    target_userid: str | None = None  # transfer / add_signer target
+    position: Literal["before", "after"] = "after"  # add_signer
+    result: dict[str, Any] | None = None  # handling steps: the result fields the handler fills
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    application_id: int
+    serial: str
+    status: str  # AppStatus value after the action
+    task_id: int | None = None
+    task_status: str | None = None
+    message: str = ""  # short zh_CN text, e.g. "已同意", "已驳回", "已退回", "已提交"
+    replayed: bool = False  # answered from an idempotency record
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ActionResult:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class _KeyTaken(Exception):
+    """Another request stored the same idempotency key first; answer from its record."""
+
+
+class _Idempotency:
+    """Replay or remember one request's answer under (actor, key)."""
+
+    def __init__(self, actor_id: int, key: str | None, operation: str, request: Any) -> None:
+        if key is not None and not 0 < len(key) <= IDEMPOTENCY_KEY_MAX:
+            raise Invalid("幂等键无效", fields={"idempotency_key": "长度应为1到128个字符"})
+        self.actor_id = actor_id
+        self.key = key
+        body = json.dumps([operation, request], sort_keys=True, ensure_ascii=False, default=str)
+        self.fingerprint = hashlib.sha256(body.encode()).hexdigest()
+
+    def _record(self, session: Session) -> IdempotencyRecord | None:
+        return session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.actor_id == self.actor_id, IdempotencyRecord.key == self.key
+            )
+        )
+
+    def replay(self, session: Session) -> ActionResult | None:
+        if self.key is None:
+            return None
+        record = self._record(session)
+        if record is None:
+            return None
+        if record.fingerprint != self.fingerprint:
+            raise Conflict("该幂等键已用于另一个请求")
+        return ActionResult.from_dict({**record.response, "replayed": True})
+
+    def remember(self, session: Session, result: ActionResult, now: Any) -> None:
+        if self.key is None or result.replayed:
+            return
+        response = result.to_dict()
+        response.pop("replayed")
+        try:
+            with session.begin_nested():
+                session.add(
+                    IdempotencyRecord(
+                        actor_id=self.actor_id,
+                        key=self.key,
+                        fingerprint=self.fingerprint,
+                        response=response,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError:
+            raise _KeyTaken from None
+
+
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def display_value(spec: FormField, value: Any) -> str:
+    """A form value as people read it (option labels, ranges, lists)."""
+    if value is None:
+        return ""
+    labels = {o.value: o.label for o in spec.options}
+    if spec.type == FieldType.CHOICE:
+        return labels.get(value, str(value))
+    if spec.type == FieldType.MULTICHOICE and isinstance(value, list):
+        return "、".join(labels.get(v, str(v)) for v in value)
+    if isinstance(value, dict) and {"start", "end"} <= set(value):
+        return f"{value['start']} 至 {value['end']}"
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return str(value)
+
+
+def render_title(spec: ProcessSpec, applicant: Person, form: Mapping[str, Any]) -> str:
+    values = {
+        "applicant": applicant.name,
+        "process": spec.name,
+        "department": applicant.department.name if applicant.department else "",
+    }
+    for field in spec.form:
+        if field.type != FieldType.ATTACHMENT:
+            values[field.key] = display_value(field, form.get(field.key))
+    title = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), spec.title_template)
+    return title.strip()[:200] or spec.name
+
+
+class Hall:
+    """Application services; each method is one unit of work (opens db.unit_of_work(), commits)."""
+
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+        self.db = db
+        self.clock: Clock = clock or SystemClock()
+
+    # ------------------------------------------------------------ plumbing
+
+    def _run(
+        self, guard: _Idempotency | None, work: Callable[[Session], ActionResult]
+    ) -> ActionResult:
+        try:
+            with self.db.unit_of_work() as session:
+                result = work(session)
+                if guard is not None:
+                    guard.remember(session, result, self.clock.now())
+                return result
+        except _KeyTaken:
+            assert guard is not None
+            with self.db.reader() as session:
+                replayed = guard.replay(session)
+            if replayed is None:
+                raise Conflict("请求正在处理，请稍后重试") from None
+            return replayed
+
+    @staticmethod
+    def _actor(session: Session, actor_id: int) -> Person:
+        actor = session.get(Person, actor_id)
+        if actor is None or actor.status != PersonStatus.ACTIVE:
+            raise NotFound("用户不存在")
+        return actor
+
+    @staticmethod
+    def _lock(session: Session, application_id: int) -> Application:
+        app = session.scalar(
+            select(Application)
+            .where(Application.id == application_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if app is None:
+            raise NotFound("申请不存在")
+        return app
+
+    def _flow(self, session: Session, app: Application) -> Flow:
+        return Flow(session, app, self.clock.now())
+
+    @staticmethod
+    def _result(app: Application, message: str, task: Task | None = None) -> ActionResult:
+        return ActionResult(
+            application_id=app.id,
+            serial=app.serial,
+            status=app.status.value,
+            task_id=task.id if task is not None else None,
+            task_status=task.status.value if task is not None else None,
+            message=message,
+        )
+
+    def _can_see(self, session: Session, app: Application, person_id: int) -> bool:
+        if app.applicant_id == person_id:
+            return True
+        if any(t.assignee_id == person_id for t in app.tasks):
+            return True
+        follower = session.scalar(
+            select(Follower.id).where(
+                Follower.application_id == app.id, Follower.person_id == person_id
+            )
+        )
+        return follower is not None
+
+    def _version_for(self, session: Session, actor: Person, process_key: str) -> ProcessVersion:
+        """The current version of a process the actor may apply for."""
+        process: ProcessDefinition = get_process(session, process_key)
+        version = process.current_version
+        assert version is not None  # get_process guarantees a published version
+        if not process.active or actor.kind.value not in version.audience:
+            raise NotFound("事项不存在")
+        scoped = set(
+            session.scalars(
+                select(ProcessScope.department_id).where(ProcessScope.process_id == process.id)
+            )
+        )
+        if scoped and actor.department_id not in scoped:
+            raise NotFound("事项不存在")
+        return version
+
+    def _next_serial(self, session: Session) -> str:
+        day = local_date(self.clock.now()).strftime("%Y%m%d")
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = (
+            insert(SerialCounter)
+            .values(day=day, value=1)
+            .on_conflict_do_update(
+                index_elements=[SerialCounter.day], set_={"value": SerialCounter.value + 1}
+            )
+            .returning(SerialCounter.value)
+        )
+        number = session.execute(stmt).scalar_one()
+        return f"{day}{number:05d}"
+
+    def _clean_form(
+        self,
+        session: Session,
+        spec: ProcessSpec,
+        actor: Person,
+        form: Any,
+        application_id: int | None,
+        *,
+        partial: bool = False,
+    ) -> dict[str, Any]:
+        if not isinstance(form, Mapping):
+            raise Invalid("表单格式不正确", fields={"_form": "表单格式不正确"})
+        refs = SessionReferences(session, actor.id, application_id)
+        data = form if partial else prefill(spec.form, form, applicant_profile(actor))
+        check = validate_form(spec.form, data, refs, partial=partial)
+        if not check.ok:
+            raise Invalid("表单填写有误", fields=check.errors)
+        return check.values
+
+    def _link_attachments(
+        self, session: Session, spec: ProcessSpec, app: Application, actor: Person
+    ) -> None:
+        linked = attachment_ids(spec.form, app.form)
+        if not linked:
+            return
+        rows = session.scalars(
+            select(Attachment).where(
+                Attachment.id.in_(list(linked)), Attachment.uploader_id == actor.id
+            )
+        )
+        for row in rows:
+            row.application_id = app.id
+            row.field_key = linked[row.id]
+
+    def _own(self, session: Session, actor: Person, application_id: int) -> Application:
+        """Lock one of the actor's applications (someone else's is "not found")."""
+        app = self._lock(session, application_id)
+        if app.applicant_id != actor.id:
+            raise NotFound("申请不存在")
+        return app
+
+    @staticmethod
+    def _still_draft(app: Application) -> Application:
+        if app.status != AppStatus.DRAFT:
+            raise Conflict("该申请已提交，不能再按草稿处理")
+        return app
+
+    def _new_application(
+        self, session: Session, actor: Person, version: ProcessVersion, serial: str
+    ) -> Application:
+        app = Application(
+            serial=serial,
+            process=version.process,
+            version=version,
+            applicant=actor,
+            department_id=actor.department_id,
+            title="",
+            form={},
+            created_at=self.clock.now(),
+        )
+        session.add(app)
+        return app
+
+    # ---------------------------------------------------------- applicant
+
+    def save_draft(
+        self,
+        actor_id: int,
+        process_key: str,
+        form: dict[str, Any],
+        *,
+        application_id: int | None = None,
+    ) -> ActionResult:
+        def work(session: Session) -> ActionResult:
+            actor = self._actor(session, actor_id)
+            version = self._version_for(session, actor, process_key)
+            if application_id is None:
+                app = self._new_application(session, actor, version, f"D{uuid.uuid4().hex[:20]}")
+            else:
+                app = self._still_draft(self._own(session, actor, application_id))
+                if app.process_id != version.process_id:
+                    raise NotFound("申请不存在")
+                app.version_id = version.id
+                app.version = version
+            spec = version_spec(version)
+            values = self._clean_form(session, spec, actor, form, app.id, partial=True)
+            app.form = values
+            app.title = render_title(spec, actor, values)
+            app.updated_at = self.clock.now()
+            fire(app, "save_draft")
+            session.flush()
+            self._link_attachments(session, spec, app, actor)
+            flow = self._flow(session, app)
+            flow.log("save_draft", actor_id=actor.id, to_status=app.status.value)
+            return self._result(app, "已保存草稿")
+
+        return self._run(None, work)
+
+    def submit(
+        self,
+        actor_id: int,
+        process_key: str,
+        form: dict[str, Any],
+        *,
+        application_id: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> ActionResult:
+        guard = _Idempotency(
+            actor_id, idempotency_key, "submit", [process_key, form, application_id]
+        )
+
+        def work(session: Session) -> ActionResult:
+            actor = self._actor(session, actor_id)
+            draft = None
+            if application_id is not None:
+                draft = self._own(session, actor, application_id)
+            replayed = guard.replay(session)
+            if replayed is not None:
+                return replayed
+            if draft is not None:
+                self._still_draft(draft)
+            version = self._version_for(session, actor, process_key)
+            if draft is not None and draft.process_id != version.process_id:
+                raise NotFound("申请不存在")
+            spec = version_spec(version)
+            values = self._clean_form(session, spec, actor, form, application_id)
+            serial = self._next_serial(session)
+            if draft is None:
+                app = self._new_application(session, actor, version, serial)
+            else:
+                app = draft
+                app.serial = serial
+                app.version_id = version.id
+                app.version = version
+                app.department_id = actor.department_id
+            now = self.clock.now()
+            app.form = values
+            app.title = render_title(spec, actor, values)
+            app.submitted_at = now
+            session.flush()
+            self._link_attachments(session, spec, app, actor)
+            flow = self._flow(session, app)
+            flow.fire_app("submit", "submit", actor_id=actor.id)
+            flow.start(0)
+            return self._result(app, "已提交")
+
+        return self._run(guard, work)
+
+    def resubmit(
+        self,
+        actor_id: int,
+        application_id: int,
+        form: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> ActionResult:
+        guard = _Idempotency(actor_id, idempotency_key, "resubmit", [application_id, form])
+
+        def work(session: Session) -> ActionResult:
+            actor = self._actor(session, actor_id)
+            app = self._own(session, actor, application_id)
+            replayed = guard.replay(session)
+            if replayed is not None:
+                return replayed
+            if app.status != AppStatus.RETURNED:
+                raise Conflict("只有被退回的申请可以重新提交")
+            flow = self._flow(session, app)
+            values = self._clean_form(session, flow.spec, actor, form, app.id)
+            app.form = values
+            app.title = render_title(flow.spec, actor, values)
+            self._link_attachments(session, flow.spec, app, actor)
+            resume = app.resume_step if flow.spec.options.resubmit_from == "returner" else None
+            app.resume_step = None
+            flow.fire_app("resubmit", "resubmit", actor_id=actor.id)
+            flow.start(resume or 0)
+            return self._result(app, "已重新提交")
+
+        return self._run(guard, work)
+
+    def withdraw(
+        self, actor_id: int, application_id: int, *, comment: str | None = None
+    ) -> ActionResult:
+        def work(session: Session) -> ActionResult:
+            actor = self._actor(session, actor_id)
+            app = self._own(session, actor, application_id)
+            _check_comment(comment)
+            if app.status not in {AppStatus.DRAFT, AppStatus.PENDING, AppStatus.RETURNED}:
+                raise Conflict("该申请已结束，不能撤回")
+            flow = self._flow(session, app)
+            if app.status == AppStatus.PENDING and flow.reviewer_acted():
+                raise Conflict("已有审批人处理，不能撤回")
+            flow.withdraw(actor.id, comment)
+            return self._result(app, "已撤回")
+
+        return self._run(None, work)
+
+    def urge(self, actor_id: int, application_id: int) -> ActionResult:
+        def work(session: Session) -> ActionResult:
+            actor = self._actor(session, actor_id)
+            app = self._own(session, actor, application_id)
+            if app.status != AppStatus.PENDING:
+                raise Conflict("只有审批中的申请可以催办")
+            flow = self._flow(session, app)
+            minutes = flow.spec.options.urge_interval_minutes or DEFAULT_URGE_MINUTES
+            now = self.clock.now()
+            if app.last_urged_at is not None:
+                ready = app.last_urged_at + timedelta(minutes=minutes)
+                if now < ready:
+                    wait = ready - now
+                    wait_minutes = max(1, -(-int(wait.total_seconds()) // 60))
+                    raise RateLimited(
+                        f"催办过于频繁，请{wait_minutes}分钟后再试",
+                        retry_after=int(wait.total_seconds()) + 1,
+                    )
+            pending = flow.pending_tasks()
+            for task in pending:
+                flow.notify(Kind.URGE, task.assignee_id, task=task, by=actor.name)
+            app.last_urged_at = now
+            app.updated_at = now
+            flow.log(
+                "urge",
+                actor_id=actor.id,
+                step_index=app.current_step,
+                recipients=[t.assignee.userid for t in pending],
+            )
+            return self._result(app, "已催办")
+
+        return self._run(None, work)
+
+    # ---------------------------------------------------------- everyone
+
+    def comment(self, actor_id: int, application_id: int, body: str) -> ActionResult:
+        def work(session: Session) -> ActionResult:
+            actor = self._actor(session, actor_id)
+            app = self._lock(session, application_id)
+            if not self._can_see(session, app, actor.id):
+                raise NotFound("申请不存在")
+            if app.status == AppStatus.DRAFT:
+                raise Conflict("草稿不能评论")
+            text = body.strip() if isinstance(body, str) else ""
+            if not text:
+                raise Invalid("请填写评论内容", fields={"body": "请填写评论内容"})
+            if len(text) > COMMENT_MAX:
+                raise Invalid("评论过长", fields={"body": f"不能超过{COMMENT_MAX}个字"})
+            now = self.clock.now()
+            session.add(
+                Comment(application_id=app.id, author_id=actor.id, body=text, created_at=now)
+            )
+            flow = self._flow(session, app)
+            flow.log("comment", actor_id=actor.id, step_index=app.current_step, comment=text)
+            recipients = [app.applicant_id, *(t.assignee_id for t in flow.pending_tasks())]
+            for recipient in dict.fromkeys(recipients):
+                if recipient != actor.id:
+                    flow.notify(Kind.COMMENT, recipient, by=actor.name, body=text[:200])
+            return self._result(app, "已评论")
+
+        return self._run(None, work)
+
+    def cc(
+        self,
+        actor_id: int,
+        application_id: int,
+        userids: list[str],
+        *,
+        comment: str | None = None,
+    ) -> ActionResult:
+        def work(session: Session) -> ActionResult:
+            actor = self._actor(session, actor_id)
+            app = self._lock(session, application_id)
+            if not self._can_see(session, app, actor.id):
+                raise NotFound("申请不存在")
+            reviewer = any(t.assignee_id == actor.id for t in app.tasks)
+            if app.applicant_id != actor.id and not reviewer:
+                raise Conflict("只有申请人或审批人可以抄送")
+            if app.status == AppStatus.DRAFT:
+                raise Conflict("草稿不能抄送")
+            _check_comment(comment)
+            people = _active_people(session, userids)
+            flow = self._flow(session, app)
+            added = flow.add_followers(people, "cc")
+            for who in added:
+                flow.notify(Kind.CC, who.id, by=actor.name, comment=comment)
+            flow.log(
+                "cc",
+                actor_id=actor.id,
+                step_index=app.current_step,
+                comment=comment,
+                userids=[p.userid for p in added],
+            )
+            return self._result(app, "已抄送")
+
+        return self._run(None, work)
+
+    # ----------------------------------------------------------- reviewer
+
+    def decide(
+        self,
+        actor_id: int,
+        task_id: int,
+        decision: Decision,
+        *,
+        idempotency_key: str | None = None,
+    ) -> ActionResult:
+        guard = _Idempotency(actor_id, idempotency_key, "decide", [task_id, asdict(decision)])
+
+        def work(session: Session) -> ActionResult:
+            actor = self._actor(session, actor_id)
+            app_id = session.scalar(select(Task.application_id).where(Task.id == task_id))
+            if app_id is None:
+                raise NotFound("待办不存在")
+            app = self._lock(session, app_id)
+            replayed = guard.replay(session)
+            if replayed is not None:
+                return replayed
+            task = session.get(Task, task_id)
+            if task is None or task.assignee_id != actor.id:
+                raise NotFound("待办不存在")
+            if task.status == TaskStatus.WAITING and app.status == AppStatus.PENDING:
+                raise Conflict("还没有轮到您处理")
+            if task.status != TaskStatus.PENDING or app.status != AppStatus.PENDING:
+                raise AlreadyDecided("该待办已处理")
+            flow = self._flow(session, app)
+            message = self._apply(session, flow, task, actor, decision)
+            return self._result(app, message, task)
+
+        return self._run(guard, work)
+
+    def _apply(
+        self, session: Session, flow: Flow, task: Task, actor: Person, decision: Decision
+    ) -> str:
+        if decision.action not in ACTIONS:
+            raise Invalid("未知的操作", fields={"action": "未知的操作"})
+        _check_comment(decision.comment)
+        step = flow.step(task.step_index)
+        if decision.action == "approve":
+            flow.approve(task, actor.id, decision.comment, decision.result)
+            flow.after_pass(task)
+            return "已办理" if step.kind == StepKind.HANDLE else "已同意"
+        if decision.action == "reject":
+            flow.reject(task, actor.id, decision.comment)
+            return "已驳回"
+        if decision.action == "return":
+            if not step.allow_return:
+                raise Conflict("该环节不允许退回")
+            flow.return_(task, actor.id, decision.comment, decision.return_to or "applicant")
+            return "已退回"
+        target = self._target(session, flow, task, actor, decision)
+        if decision.action == "transfer":
+            if not step.allow_transfer:
+                raise Conflict("该环节不允许转交")
+            flow.transfer(task, actor.id, target, decision.comment)
+            return "已转交"
+        if not step.allow_add_signer:
+            raise Conflict("该环节不允许加签")
+        if decision.position == "before":
+            flow.add_before(task, actor.id, target, decision.comment)
+        elif decision.position == "after":
+            flow.add_after(task, actor.id, target, decision.comment, decision.result)
+        else:
+            raise Invalid("加签位置无效", fields={"position": "应为 before 或 after"})
+        return "已加签"
+
+    @staticmethod
+    def _target(
+        session: Session, flow: Flow, task: Task, actor: Person, decision: Decision
+    ) -> Person:
+        userid = decision.target_userid
+        problem = None
+        target = None
+        if not isinstance(userid, str) or not userid.strip():
+            problem = "请选择人员"
+        else:
+            target = session.scalar(select(Person).where(Person.userid == userid.strip()))
+            if target is None or target.status != PersonStatus.ACTIVE:
+                problem = "人员不存在"
+            elif target.id == actor.id:
+                problem = "不能选择自己"
+            elif target.id == flow.app.applicant_id:
+                problem = "不能选择申请人"
+            elif any(
+                t.assignee_id == target.id and t.status in {TaskStatus.PENDING, TaskStatus.WAITING}
+                for t in flow.round_tasks(task.step_index, task.round)
+            ):
+                problem = "该人员已在处理此环节"
+        if problem is not None or target is None:
+            raise Invalid(
+                problem or "请选择人员", fields={"target_userid": problem or "请选择人员"}
+            )
+        return target
+
+
+def _check_comment(comment: str | None) -> None:
+    if comment is not None and (not isinstance(comment, str) or len(comment) > COMMENT_MAX):
+        raise Invalid("意见过长", fields={"comment": f"不能超过{COMMENT_MAX}个字"})
+
+
+def _active_people(session: Session, userids: Any) -> list[Person]:
+    if (
+        not isinstance(userids, list)
+        or not userids
+        or len(userids) > CC_MAX
+        or not all(isinstance(u, str) for u in userids)
+    ):
+        raise Invalid("请选择抄送人", fields={"userids": f"请选择1到{CC_MAX}人"})
+    rows = session.scalars(
+        select(Person).where(Person.userid.in_(userids), Person.status == PersonStatus.ACTIVE)
+    ).all()
+    by_userid = {p.userid: p for p in rows}
+    missing = [u for u in userids if u not in by_userid]
+    if missing:
+        raise Invalid("人员不存在", fields={"userids": "人员不存在：" + "、".join(missing)})
+    return [by_userid[u] for u in dict.fromkeys(userids)]
