@@ -189,7 +189,7 @@ POSTGRADUATE_GRADES = ("2023", "2024")
 # gets staff number <code>0001, the next <code>0002, and so on.
 Role = tuple[RoleCode, str | None]
 OFFICE_STAFF: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
-    (LEADERS_CODE, "校长", ((RoleCode.SCHOOL_LEADER, None),)),
+    (LEADERS_CODE, "校长", ((RoleCode.SCHOOL_LEADER, None), (RoleCode.DEPT_HEAD, LEADERS_CODE))),
     (LEADERS_CODE, "副校长", ((RoleCode.SCHOOL_LEADER, None),)),
     (LEADERS_CODE, "副校长", ((RoleCode.SCHOOL_LEADER, None),)),
     ("1001", "主任", ((RoleCode.DEPT_HEAD, "1001"),)),

@@ -5,6 +5,7 @@ Each file is exactly what `hall process import` reads and `hall process export` 
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
 from hall.definitions import ProcessSpec, load_yaml
@@ -20,6 +21,10 @@ def library_files() -> dict[str, str]:
     }
 
 
-def load_library() -> list[ProcessSpec]:
-    """Every definition of the library, validated (a broken file raises DefinitionError)."""
-    return [load_yaml(text) for text in library_files().values()]
+@functools.cache
+def load_library() -> tuple[ProcessSpec, ...]:
+    """Every definition of the library, validated (a broken file raises DefinitionError).
+
+    Parsed once per process: specs are frozen, and the files are package data.
+    """
+    return tuple(load_yaml(text) for text in library_files().values())
