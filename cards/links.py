@@ -1,48 +1,37 @@
 """Links a card opens: hall pages reached through WeCom OAuth (docs 91022, 96442).
 
-Inside WeCom a page learns who is looking only through the OAuth redirect: the card links to
-`open.weixin.qq.com/connect/oauth2/authorize` with our page as `redirect_uri`, and WeCom comes
-back with a `code` the web view exchanges for the userid (`auth/getuserinfo`).
+Inside WeCom a page learns who is looking only through the OAuth redirect. The hall's
+`/login/wecom?next=<path>` starts it (with its own anti-forgery `state` kept in the browser
+session), WeCom comes back with a `code`, the hall exchanges it for the userid and lands on
+`next`. Cards therefore link to `/login/wecom` with the page as `next`, never straight to
+open.weixin.qq.com: a state minted here could not be checked there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
-WECOM_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
-APPLICATION_PATH = "/m/applications/{id}"  # the mobile web view of one application
-TODO_PATH = "/m/todo"  # the mobile to-do list
+WECOM_LOGIN_PATH = "/login/wecom"
+APPLICATION_PATH = "/go/application/{id}"  # the deep link of one application (web/auth.py)
+HOME_PATH = "/"
 
 
 @dataclass(frozen=True, slots=True)
 class LinkBuilder:
-    """Builds OAuth-wrapped links to hall pages; `authorize_url` is the simulator's in sandbox."""
+    """Builds OAuth-wrapped links to hall pages from the hall's public base URL."""
 
     base_url: str
-    corp_id: str
-    agent_id: int
-    authorize_url: str = WECOM_AUTHORIZE
 
-    def page(self, path: str) -> str:
-        return self.base_url.rstrip("/") + "/" + path.lstrip("/")
-
-    def oauth(self, path: str, state: str = "hall") -> str:
-        query = urlencode(
-            {
-                "appid": self.corp_id,
-                "redirect_uri": self.page(path),
-                "response_type": "code",
-                "scope": "snsapi_base",
-                "state": state,
-                "agentid": str(self.agent_id),
-            },
-            quote_via=quote,
-        )
-        return f"{self.authorize_url}?{query}#wechat_redirect"
+    def oauth(self, path: str) -> str:
+        """A link that signs the WeCom member in, then opens `path` (same-origin)."""
+        if not path.startswith("/") or path.startswith("//"):
+            raise ValueError(f"not a hall path: {path!r}")
+        query = urlencode({"next": path})
+        return f"{self.base_url.rstrip('/')}{WECOM_LOGIN_PATH}?{query}"
 
     def application(self, application_id: int) -> str:
-        return self.oauth(APPLICATION_PATH.format(id=application_id), state=f"a{application_id}")
+        return self.oauth(APPLICATION_PATH.format(id=int(application_id)))
 
-    def todo(self) -> str:
-        return self.oauth(TODO_PATH, state="todo")
+    def home(self) -> str:
+        return self.oauth(HOME_PATH)

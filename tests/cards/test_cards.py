@@ -313,34 +313,19 @@ def test_template_card_message():
 # ---------------------------------------------------------------------- links
 
 
-def test_oauth_link():
-    links = LinkBuilder(base_url="https://hall.example.edu.cn/", corp_id="wwcorp", agent_id=1000002)
+def test_oauth_link_goes_through_the_halls_wecom_login():
+    links = LinkBuilder(base_url="https://hall.example.edu.cn/")
     url = links.application(7)
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == (
-        "https://open.weixin.qq.com/connect/oauth2/authorize"
+        "https://hall.example.edu.cn/login/wecom"
     )
-    assert parts.fragment == "wechat_redirect"
-    query = parse_qs(parts.query)
-    assert query == {
-        "appid": ["wwcorp"],
-        "redirect_uri": ["https://hall.example.edu.cn/m/applications/7"],
-        "response_type": ["code"],
-        "scope": ["snsapi_base"],
-        "state": ["a7"],
-        "agentid": ["1000002"],
-    }
-    assert "redirect_uri=https%3A%2F%2Fhall.example.edu.cn%2Fm%2Fapplications%2F7" in url
-    assert parse_qs(urlsplit(links.todo()).query)["redirect_uri"] == [
-        "https://hall.example.edu.cn/m/todo"
-    ]
+    assert parse_qs(parts.query) == {"next": ["/go/application/7"]}
+    assert url == "https://hall.example.edu.cn/login/wecom?next=%2Fgo%2Fapplication%2F7"
+    assert links.home() == "https://hall.example.edu.cn/login/wecom?next=%2F"
 
 
-def test_oauth_link_to_the_simulator():
-    links = LinkBuilder(
-        base_url="http://127.0.0.1:5000",
-        corp_id="ww",
-        agent_id=1,
-        authorize_url="http://127.0.0.1:5000/_sandbox/wecom/connect/oauth2/authorize",
-    )
-    assert links.application(1).startswith("http://127.0.0.1:5000/_sandbox/wecom/connect/")
+@pytest.mark.parametrize("path", ["https://evil.example.com/", "//evil.example.com/x", "x"])
+def test_oauth_link_refuses_foreign_targets(path):
+    with pytest.raises(ValueError, match="not a hall path"):
+        LinkBuilder(base_url="https://hall.example.edu.cn").oauth(path)
