@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, jsonify
 from sqlalchemy import text
 
+from callbacks import init_app as init_callbacks
 from config import Settings, load_settings
 from hall.db import Database
 from web.api import init_app as init_api
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             session.execute(text("SELECT 1"))
         return jsonify(status="ok")
 
+    init_callbacks(app)
     init_api(app)
     return app
 
