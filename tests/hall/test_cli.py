@@ -19,6 +19,7 @@ from hall import demo
 from hall.cli import cli
 from hall.db import Database
 from hall.models import Person, ProcessVersion
+from hall.process_library import load_library
 from hall.tokens import person_for_token
 
 
@@ -93,7 +94,7 @@ def test_second_demo_says_so_and_changes_nothing(env: dict[str, str], database: 
     assert "已有人员" in result.stdout
     with database.reader() as session:
         assert session.scalar(select(func.count()).select_from(Person)) == before
-    assert _versions(database) == len(demo.load_library())
+    assert _versions(database) == len(load_library())
 
 
 def test_demo_accounts_json_lists_everyone_with_kinds_and_roles(env: dict[str, str]):
