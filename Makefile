@@ -1,25 +1,32 @@
-# The two commands a newcomer needs: `make run` and `make test`.
+# The two commands a newcomer needs: `make run` and `make test` (see README.md).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
+# The editable install maps each top-level package when it is installed: a package added
+# later (a new folder with __init__.py) needs a reinstall, so the stamps depend on them.
+PACKAGES := $(wildcard */__init__.py)
+
 .PHONY: run test lint bench install install-test clean
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "需要 Python 3.11 或更新版本 / Python >= 3.11 is required: PYTHON=python3.11 make ..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(PACKAGES)
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
+$(VENV)/.test-installed: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.test-installed
 
+# The whole hall: SQLite in var/, an embedded Redis, the demo school, web + worker.
 run: install
 	$(BIN)/hall run
 
@@ -28,6 +35,7 @@ lint: install-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+# Real PostgreSQL and Redis: HALL_TEST_DATABASE_URL, HALL_TEST_REDIS_URL (tests/conftest.py).
 test: install-test
 	$(BIN)/pytest
 

@@ -1,0 +1,299 @@
+"""`hall run` as a newcomer runs it: a real process tree, a real port, Ctrl-C, restart.
+
+Everything listens on loopback only; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+
+from hall import demo
+from hall.db import Database, make_engine
+from hall.models import ApiToken, Person
+from tests.conftest import PG_URL, REDIS_URL
+
+HALL = Path(sys.executable).with_name("hall")
+READY_TIMEOUT = 40.0
+STOP_TIMEOUT = 20.0
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def hall_env(var_dir: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HALL_")}
+    env.update(
+        HALL_VAR_DIR=str(var_dir),
+        HALL_BASE_URL=f"http://127.0.0.1:{port}",
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+def run_cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(HALL), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def hall(env: dict[str, str], cwd: Path, *args: str) -> str:
+    done = run_cli(env, cwd, *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, ppid) of a live process, None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = raw.rpartition(")")[2].split()
+    return fields[0], int(fields[1])
+
+
+def alive(pid: int) -> bool:
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in {"Z", "X"}
+
+
+def descendants(root: int) -> dict[int, str]:
+    """Every live process under `root`, with its command line."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)] = stat[1]
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found:
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except FileNotFoundError:
+                    continue
+                found[pid] = cmdline.replace(b"\0", b" ").decode(errors="replace")
+                frontier.append(pid)
+    return found
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[bytes]
+    log: Path
+    base: str
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(self.base + path)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            # The banner is printed once /healthz answered inside `hall run`.
+            if "Ctrl-C" in self.output():
+                status, body = self.get("/healthz")
+                assert status == 200
+                assert json.loads(body) == {"status": "ok"}
+                return
+            time.sleep(0.2)
+        pytest.fail(f"hall run not ready in {READY_TIMEOUT} s:\n{self.output()}")
+
+    def interrupt(self) -> int:
+        """Ctrl-C; returns the exit code."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"hall run did not stop in {STOP_TIMEOUT} s:\n{self.output()}")
+
+
+Start = Callable[[dict[str, str], str], Running]
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Start]:
+    started: list[Running] = []
+
+    def _start(env: dict[str, str], name: str) -> Running:
+        log = tmp_path / f"{name}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [str(HALL), "run"],
+                env=env,
+                cwd=tmp_path,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        running = Running(process, log, env["HALL_BASE_URL"])
+        started.append(running)
+        return running
+
+    yield _start
+    for running in started:  # a failed test must not leave a hall behind
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait(STOP_TIMEOUT)
+
+
+def assert_stops_cleanly(running: Running) -> None:
+    tree = descendants(running.process.pid)
+    commands = " | ".join(tree.values())
+    assert "gunicorn" in commands
+    assert "web.cli worker" in commands
+    assert running.interrupt() == 0, running.output()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(alive(pid) for pid in tree):
+        time.sleep(0.1)
+    left = {pid: cmd for pid, cmd in tree.items() if alive(pid)}
+    assert left == {}, f"orphans after Ctrl-C: {left}"
+
+
+def test_hall_run_embedded_serves_the_demo_and_stops_cleanly(tmp_path: Path, start: Start) -> None:
+    port = free_port()
+    var_dir = tmp_path / "var"
+    env = hall_env(var_dir, port)
+
+    first = start(env, "first")
+    first.wait_ready()
+    assert "redis-server" in " ".join(descendants(first.process.pid).values())
+    assert (var_dir / "hall.db").is_file()
+    assert (var_dir / "secret_key").is_file()
+    assert "demo school loaded" in first.output()
+    assert f"http://127.0.0.1:{port}/_sandbox/wecom/" in first.output()
+    assert f"hall token create {demo.FIRST_STUDENT}" in first.output()
+
+    # The demo school is in the hall's database: the CLI and the API see the same people.
+    people = json.loads(hall(env, tmp_path, "demo", "accounts", "--json"))
+    userids = {row["userid"] for row in people}
+    assert {demo.FIRST_STUDENT, demo.FIRST_COUNSELLOR, demo.IT_ADMIN} <= userids
+    token = hall(env, tmp_path, "token", "create", demo.FIRST_STUDENT).strip().splitlines()[-1]
+    status, body = first.get("/api/v1/me", token)
+    assert status == 200, body
+    assert json.loads(body)["userid"] == demo.FIRST_STUDENT
+    assert first.get("/api/v1/openapi.json")[0] == 200
+
+    assert_stops_cleanly(first)
+    assert not (var_dir / "redis" / "redis.sock").exists()
+
+    # A second run keeps the data: same people, the token still works, nothing reloaded.
+    second = start(env, "second")
+    second.wait_ready()
+    assert "existing data kept" in second.output()
+    assert "demo school loaded" not in second.output()
+    status, body = second.get("/api/v1/me", token)
+    assert status == 200, body
+    db = Database(f"sqlite:///{var_dir / 'hall.db'}")
+    try:
+        with db.reader() as session:
+            assert session.scalar(select(func.count()).select_from(Person)) == len(people)
+            assert session.scalar(select(func.count()).select_from(ApiToken)) == 1
+    finally:
+        db.dispose()
+    assert_stops_cleanly(second)
+
+
+def test_a_taken_port_fails_clearly_and_starts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        port = squatter.getsockname()[1]
+        done = run_cli(hall_env(tmp_path / "var", port), tmp_path, "run")
+
+    assert done.returncode == 1
+    assert f"端口 {port} 已被占用" in done.stderr
+    assert not (tmp_path / "var" / "redis").exists()
+    assert not (tmp_path / "var" / "hall.db").exists()
+
+
+def test_a_bad_variable_is_named_before_anything_starts(tmp_path: Path) -> None:
+    env = hall_env(tmp_path / "var", free_port(), HALL_WECOM_AES_KEY="k" * 42)
+
+    done = run_cli(env, tmp_path, "run")
+
+    assert done.returncode == 2
+    assert "HALL_WECOM_AES_KEY" in done.stderr
+    assert not (tmp_path / "var").exists()
+
+
+@pytest.fixture
+def empty_pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database (the demo must land in an EMPTY database)."""
+    base = make_url(PG_URL)
+    name = f"hall_run_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(base.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield base.set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def test_hall_run_on_postgresql_and_an_external_redis(
+    tmp_path: Path, start: Start, empty_pg_url: str, redis_conn: redis.Redis
+) -> None:
+    env = hall_env(
+        tmp_path / "var",
+        free_port(),
+        HALL_DATABASE_URL=empty_pg_url,
+        HALL_REDIS_URL=REDIS_URL,
+    )
+
+    running = start(env, "pg")
+    running.wait_ready()
+    output = running.output()
+    assert "demo school loaded" in output
+    assert "HALL_REDIS_URL" in output
+    assert "redis-server" not in " ".join(descendants(running.process.pid).values())
+    assert not (tmp_path / "var" / "hall.db").exists()
+    people = json.loads(hall(env, tmp_path, "demo", "accounts", "--json"))
+    assert demo.FIRST_STUDENT in {row["userid"] for row in people}
+    # The worker registered itself in the Redis we named.
+    assert redis_conn.keys("rq:worker:*")
+
+    assert_stops_cleanly(running)
