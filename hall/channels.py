@@ -8,10 +8,13 @@ every outbox row out to each registered channel and the delivery job looks the c
 by name. hall/ itself knows no transport: WeCom cards and SMS plug in from their packages.
 
 `render` turns an outbox row into the zh_CN title and body people read, re-reading the
-application, task and people by id. Payload keys it understands (all optional):
-`outcome` (application_result: approved / rejected / returned / handled), `reason`
-(task_cancelled: "withdrawn" when the applicant withdrew), `comment` (a decision's comment),
-`comment_id` (comment), `actor_id` (who urged / commented / decided), `text` (unknown kinds).
+application, task and people by id. Payload keys it understands (all optional; those the
+engine's `notify` adds are fallbacks for rows whose application is gone):
+`title`, `serial`, `process`, `step`; `outcome` (application_result: approved / rejected /
+returned / handled); `comment` (a decision's or CC's comment); `reason` (task_cancelled,
+flagged: a zh_CN phrase such as "已由他人处理", "申请人已撤回"); `due_at` (ISO time of a to-do's
+deadline); `by` or `actor_id` (who urged, commented, CC'd); `body` or `comment_id`
+(comment); `text` (kinds this module does not know).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -32,6 +36,7 @@ from hall.states import AppStatus
 TITLE_MAX = 200  # Notification.title's column size
 BODY_MAX = 2000  # long enough for any notice; comments are cut with an ellipsis
 CHANNEL_NAME_MAX = 20  # Delivery.channel's column size
+CHINA_TIME = timezone(timedelta(hours=8), "CST")  # times people read are Beijing time
 
 
 class ChannelError(Exception):
@@ -133,10 +138,16 @@ class _Facts:
     actor: str
 
 
-def _person_name(session: Session, person_id: Any) -> str:
-    if not isinstance(person_id, int):
-        return ""
-    who = session.get(Person, person_id)
+def _text(payload: dict[str, Any], key: str) -> str:
+    value = payload.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _actor_name(session: Session, payload: dict[str, Any]) -> str:
+    if name := _text(payload, "by"):
+        return name
+    person_id = payload.get("actor_id")
+    who = session.get(Person, person_id) if isinstance(person_id, int) else None
     return who.name if who is not None else ""
 
 
@@ -156,12 +167,12 @@ def _facts(session: Session, outbox: Outbox) -> tuple[_Facts, Application | None
     if app is None and task is not None:
         app = task.application
     facts = _Facts(
-        title=app.title if app else str(payload.get("title", "办件")),
-        serial=app.serial if app else str(payload.get("serial", "")),
-        process=app.version.name if app else "",
+        title=app.title if app else (_text(payload, "title") or "办件"),
+        serial=app.serial if app else _text(payload, "serial"),
+        process=app.version.name if app else _text(payload, "process"),
         applicant=app.applicant.name if app else "",
-        step=_step_name(app, task),
-        actor=_person_name(session, payload.get("actor_id")),
+        step=_step_name(app, task) or _text(payload, "step"),
+        actor=_actor_name(session, payload),
     )
     return facts, app
 
@@ -179,12 +190,23 @@ def _outcome(outbox: Outbox, app: Application | None) -> str:
     return "handled"
 
 
-def _render_task_assigned(_outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
+def _deadline(payload: dict[str, Any]) -> str:
+    try:
+        due = datetime.fromisoformat(_text(payload, "due_at"))
+    except ValueError:
+        return ""
+    if due.tzinfo is None:
+        return ""
+    return f"请于{due.astimezone(CHINA_TIME):%m月%d日 %H:%M}前处理。"
+
+
+def _render_task_assigned(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
     who = f"{f.applicant}提交的" if f.applicant else ""
     what = f"「{f.process}」" if f.process else "申请"
     step = f"当前环节：{f.step}。" if f.step else ""
     return Message(
-        f"您有一条新的待办：{f.title}", f"{who}{what}{_serial_note(f)}等待您处理。{step}"
+        f"您有一条新的待办：{f.title}",
+        f"{who}{what}{_serial_note(f)}等待您处理。{step}{_deadline(outbox.payload or {})}",
     )
 
 
@@ -199,11 +221,14 @@ def _render_result(outbox: Outbox, f: _Facts, app: Application | None) -> Messag
     return Message(f"您的申请{OUTCOME_PHRASES[outcome]}：{f.title}", "".join(lines))
 
 
-def _render_cc(_outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
+def _render_cc(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
     whose = f"{f.applicant}的" if f.applicant else ""
+    by = f"{f.actor}将" if f.actor else ""
+    comment = _text(outbox.payload or {}, "comment")
+    note = f"附言：{comment}" if comment else ""
     return Message(
         f"抄送：{whose}申请「{f.title}」",
-        f"「{f.process or f.title}」{_serial_note(f)}已抄送给您，仅供知悉。",
+        f"{by}「{f.process or f.title}」{_serial_note(f)}抄送给您，仅供知悉。{note}",
     )
 
 
@@ -220,30 +245,40 @@ def _render_step_notify(_outbox: Outbox, f: _Facts, _app: Application | None) ->
     )
 
 
+WITHDRAWN_REASONS = frozenset({"withdrawn", "申请人已撤回"})
+HANDLED_ELSEWHERE_REASONS = frozenset({"", "已由他人处理"})
+
+
 def _render_cancelled(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
-    if (outbox.payload or {}).get("reason") == "withdrawn":
+    reason = _text(outbox.payload or {}, "reason")
+    if reason in WITHDRAWN_REASONS:
         return Message(
             f"申请已撤回：{f.title}", f"申请人已撤回此申请{_serial_note(f)}，您无需再处理。"
         )
-    by = f"（{f.actor}）" if f.actor else ""
-    return Message(
-        f"待办已由他人处理：{f.title}", f"此待办{_serial_note(f)}已由他人{by}处理，您无需再处理。"
-    )
+    if reason in HANDLED_ELSEWHERE_REASONS:
+        by = f"（{f.actor}）" if f.actor else ""
+        return Message(
+            f"待办已由他人处理：{f.title}",
+            f"此待办{_serial_note(f)}已由他人{by}处理，您无需再处理。",
+        )
+    return Message(f"待办已取消：{f.title}", f"{reason}{_serial_note(f)}，此待办无需再处理。")
 
 
-def _render_flagged(_outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
+def _render_flagged(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
     step = f"「{f.step}」环节" if f.step else "审批环节"
+    reason = _text(outbox.payload or {}, "reason") or "按规则未找到审批人"
     return Message(
         f"办件需要您处理：{f.title}",
-        f"{step}按规则未找到审批人{_serial_note(f)}，请指定处理人或直接处理。",
+        f"{step}{reason}{_serial_note(f)}，请指定处理人或直接处理。",
     )
 
 
 def _render_comment(session: Session, outbox: Outbox, f: _Facts) -> Message:
-    comment_id = (outbox.payload or {}).get("comment_id")
+    payload = outbox.payload or {}
+    comment_id = payload.get("comment_id")
     comment = session.get(Comment, comment_id) if isinstance(comment_id, int) else None
     author = comment.author.name if comment else f.actor
-    text = comment.body if comment else str((outbox.payload or {}).get("comment", ""))
+    text = comment.body if comment else (_text(payload, "body") or _text(payload, "comment"))
     body = f"{author}：{text}" if author else text
     return Message(f"新评论：{f.title}", body)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -12,10 +13,11 @@ from hall.channels import (
     ChannelRegistry,
     InAppChannel,
     LogChannel,
+    Message,
     PermanentError,
     render,
 )
-from hall.models import Comment, Notification
+from hall.models import Comment, Notification, Person
 from hall.outbox import Kind, emit
 from hall.states import AppStatus, fire
 from tests.hall.delivery_support import FlakyChannel, assigned, scene
@@ -222,3 +224,51 @@ def test_log_channel_writes_one_structured_line(session, caplog):
         "task_id": s.task.id,
         "title": "您有一条新的待办：王同学的请假申请",
     }
+
+
+# ---------------------------------------- the payload shape the engine's notify writes
+
+
+def test_engine_payloads_render_their_details(session):
+    s = scene(session)
+    common = {"application_id": s.application.id, "task_id": s.task.id}
+
+    def rendered(kind: str, recipient: Person, **payload: Any) -> Message:
+        row = emit(session, kind, recipient_id=recipient.id, **common, **payload)
+        session.flush()
+        return render(session, row)
+
+    todo = rendered(Kind.TASK_ASSIGNED, s.reviewer, due_at="2026-11-29T10:00:00+00:00")
+    assert todo.body.endswith("请于11月29日 18:00前处理。")
+    returned = rendered(Kind.TASK_CANCELLED, s.reviewer, reason="申请已被退回")
+    assert returned.title == "待办已取消：王同学的请假申请"
+    assert returned.body.startswith("申请已被退回")
+    elsewhere = rendered(Kind.TASK_CANCELLED, s.reviewer, reason="已由他人处理")
+    assert elsewhere.title == "待办已由他人处理：王同学的请假申请"
+    withdrawn = rendered(Kind.TASK_CANCELLED, s.reviewer, reason="申请人已撤回")
+    assert withdrawn.title == "申请已撤回：王同学的请假申请"
+    flagged = rendered(Kind.FLAGGED, s.reviewer, reason="审批规则没有找到处理人，已转给部门管理员")
+    assert flagged.body.startswith("「负责人审批」环节审批规则没有找到处理人")
+    cc = rendered(Kind.CC, s.reviewer, by="赵老师", comment="请知悉")
+    assert cc.body.startswith("赵老师将「请假申请」")
+    assert cc.body.endswith("附言：请知悉")
+    comment = rendered(Kind.COMMENT, s.applicant, by="李处长", body="请补充假条")
+    assert comment.body == "李处长：请补充假条"
+    urge = rendered(Kind.URGE, s.reviewer, by="王同学")
+    assert urge.body.startswith("王同学催办了此申请")
+
+
+def test_payload_facts_stand_in_when_the_application_is_gone(session):
+    s = scene(session)
+    row = emit(
+        session,
+        Kind.APPLICATION_RESULT,
+        recipient_id=s.applicant.id,
+        title="已删除的申请",
+        serial="X1",
+        outcome="approved",
+    )
+    session.flush()
+    message = render(session, row)
+    assert message.title == "您的申请已通过：已删除的申请"
+    assert message.body == "办件编号 X1。"

@@ -18,9 +18,11 @@ from hall.channels import ChannelRegistry, InAppChannel
 from hall.clock import FrozenClock
 from hall.deliveries import Outcome, attempt, backoff, failed_deliveries, retry_delivery
 from hall.errors import Conflict, NotFound
-from hall.models import Delivery, DeliveryStatus, Notification, Outbox, OutboxStatus
+from hall.models import Delivery, DeliveryStatus, Notification, Outbox, OutboxStatus, Task
 from hall.outbox import Kind
 from hall.relay import Relay
+from hall.services import Decision, Hall
+from tests import factories
 from tests.conftest import REDIS_URL
 from tests.hall.delivery_support import FlakyChannel, assigned, deliveries, scene
 from web.worker import RQDispatcher, build_relay, make_queue, make_redis, run_worker
@@ -29,7 +31,7 @@ MAX_ATTEMPTS = 3
 
 
 @dataclass
-class Hall:
+class Wiring:
     """Relay, queue and worker wired like web/worker.py does, around the test's database."""
 
     relay: Relay
@@ -47,12 +49,12 @@ class Hall:
 
 
 @pytest.fixture
-def hall(db, redis_conn):
+def wired(db, redis_conn):
     clock = FrozenClock()
     flaky = FlakyChannel()
     channels = ChannelRegistry([InAppChannel(), flaky])
     queue = make_queue(redis_conn)
-    return Hall(
+    return Wiring(
         relay=build_relay(db, channels, queue, clock=clock),
         worker=SimpleWorker([queue], connection=redis_conn),
         context=jobs.JobContext(db, channels, max_attempts=MAX_ATTEMPTS, clock=clock),
@@ -84,90 +86,90 @@ def test_backoff_doubles_from_ten_seconds_with_jitter_and_stops_at_an_hour():
 # ------------------------------------------------------------------ happy and twice
 
 
-def test_a_relayed_message_is_delivered_by_the_worker(session, hall):
-    hall.flaky.failures = 0
+def test_a_relayed_message_is_delivered_by_the_worker(session, wired):
+    wired.flaky.failures = 0
     row = assigned(session, scene(session))
     session.commit()
 
-    hall.pass_and_work()
+    wired.pass_and_work()
 
     assert {d.status for d in deliveries(session, row.id).values()} == {DeliveryStatus.SENT}
-    assert all(d.sent_at == hall.clock.now() for d in deliveries(session, row.id).values())
+    assert all(d.sent_at == wired.clock.now() for d in deliveries(session, row.id).values())
     assert notifications(session, row.id) == 1
-    assert hall.flaky.sent == [row.id]
+    assert wired.flaky.sent == [row.id]
     inapp = deliveries(session, row.id)["inapp"]
-    job = hall.worker.queues[0].fetch_job(inapp.job_id)
+    job = wired.worker.queues[0].fetch_job(inapp.job_id)
     assert job is not None
     assert job.args == (inapp.id,)  # jobs take ids
     assert job.return_value() == "sent"
 
 
-def test_running_the_same_job_twice_sends_once(session, hall):
-    hall.flaky.failures = 0
+def test_running_the_same_job_twice_sends_once(session, wired):
+    wired.flaky.failures = 0
     row = assigned(session, scene(session))
     session.commit()
-    hall.pass_and_work()
+    wired.pass_and_work()
     inapp = deliveries(session, row.id)["inapp"]
 
-    with jobs.bound(hall.context):
+    with jobs.bound(wired.context):
         assert jobs.deliver(inapp.id) == "not_queued"
         assert jobs.deliver(10**9) == "missing"
 
     assert notifications(session, row.id) == 1
-    assert hall.flaky.calls == 1
+    assert wired.flaky.calls == 1
 
 
-def test_enqueue_is_idempotent_while_the_job_waits(session, hall, redis_conn):
+def test_enqueue_is_idempotent_while_the_job_waits(session, wired, redis_conn):
     row = assigned(session, scene(session))
     session.commit()
-    hall.relay.run_once()
+    wired.relay.run_once()
     inapp = deliveries(session, row.id)["inapp"]
 
-    hall.dispatcher.enqueue(inapp.id, inapp.job_id)
+    wired.dispatcher.enqueue(inapp.id, inapp.job_id)
 
-    assert hall.dispatcher.job_alive(inapp.job_id)
-    assert hall.worker.queues[0].count == 2  # one job per delivery, not three
-    assert not hall.dispatcher.job_alive("delivery-0-0")
+    assert wired.dispatcher.job_alive(inapp.job_id)
+    assert wired.worker.queues[0].count == 2  # one job per delivery, not three
+    assert not wired.dispatcher.job_alive("delivery-0-0")
 
 
 # --------------------------------------------------------------- retry and dead
 
 
-def test_a_failing_channel_retries_with_backoff_then_goes_dead(session, hall):
+def test_a_failing_channel_retries_with_backoff_then_goes_dead(session, wired):
     row = assigned(session, scene(session))
     session.commit()
 
-    hall.pass_and_work()
+    wired.pass_and_work()
     flaky = deliveries(session, row.id)["flaky"]
     assert flaky.status == DeliveryStatus.RETRY
     assert flaky.attempts == 1
     assert flaky.last_error == "ChannelError: gateway timeout #1"
-    first_delay = flaky.next_attempt_at - hall.clock.now()
+    first_delay = flaky.next_attempt_at - wired.clock.now()
     assert timedelta(seconds=5) <= first_delay <= timedelta(seconds=10)
     assert deliveries(session, row.id)["inapp"].status == DeliveryStatus.SENT
 
-    hall.pass_and_work()  # not due yet: nothing happens
-    assert hall.flaky.calls == 1
+    wired.pass_and_work()  # not due yet: nothing happens
+    assert wired.flaky.calls == 1
 
-    hall.clock.advance(seconds=10)
-    hall.pass_and_work()
+    wired.clock.advance(seconds=10)
+    wired.pass_and_work()
     flaky = deliveries(session, row.id)["flaky"]
     assert (flaky.status, flaky.attempts) == (DeliveryStatus.RETRY, 2)
     assert flaky.job_id == f"delivery-{flaky.id}-1"
-    second_delay = flaky.next_attempt_at - hall.clock.now()
+    second_delay = flaky.next_attempt_at - wired.clock.now()
     assert timedelta(seconds=10) <= second_delay <= timedelta(seconds=20)
 
-    hall.clock.advance(seconds=20)
-    hall.pass_and_work()
+    wired.clock.advance(seconds=20)
+    wired.pass_and_work()
     flaky = deliveries(session, row.id)["flaky"]
     assert (flaky.status, flaky.attempts) == (DeliveryStatus.DEAD, MAX_ATTEMPTS)
     assert flaky.next_attempt_at is None
     assert flaky.last_error == "ChannelError: gateway timeout #3"
 
-    hall.clock.advance(hours=2)
-    hall.pass_and_work()  # dead stays dead, and stays visible
-    assert hall.flaky.calls == MAX_ATTEMPTS
-    [view] = failed_deliveries(hall.context.db)
+    wired.clock.advance(hours=2)
+    wired.pass_and_work()  # dead stays dead, and stays visible
+    assert wired.flaky.calls == MAX_ATTEMPTS
+    [view] = failed_deliveries(wired.context.db)
     assert (view.id, view.status, view.channel, view.kind) == (
         flaky.id,
         DeliveryStatus.DEAD,
@@ -178,29 +180,29 @@ def test_a_failing_channel_retries_with_backoff_then_goes_dead(session, hall):
     assert notifications(session, row.id) == 1
 
 
-def test_a_permanent_error_is_dead_at_once(session, hall):
-    hall.flaky.permanent = True
+def test_a_permanent_error_is_dead_at_once(session, wired):
+    wired.flaky.permanent = True
     row = assigned(session, scene(session))
     session.commit()
 
-    hall.pass_and_work()
+    wired.pass_and_work()
 
     flaky = deliveries(session, row.id)["flaky"]
     assert (flaky.status, flaky.attempts) == (DeliveryStatus.DEAD, 1)
     assert flaky.last_error == "PermanentError: no such WeCom user"
 
 
-def test_a_channel_missing_on_this_worker_is_retried_not_lost(session, hall, db):
+def test_a_channel_missing_on_this_worker_is_retried_not_lost(session, wired, db):
     row = assigned(session, scene(session))
     session.commit()
-    hall.relay.run_once()
+    wired.relay.run_once()
     flaky = deliveries(session, row.id)["flaky"]
 
     outcome = attempt(
         db,
         ChannelRegistry([InAppChannel()]),
         flaky.id,
-        clock=hall.clock,
+        clock=wired.clock,
         max_attempts=MAX_ATTEMPTS,
     )
 
@@ -235,43 +237,43 @@ def test_a_failed_send_leaves_no_partial_writes(session, db):
 # -------------------------------------------------------------- admin services
 
 
-def test_an_administrator_retries_a_dead_delivery(session, hall):
-    hall.flaky.permanent = True
-    hall.flaky.failures = 1
+def test_an_administrator_retries_a_dead_delivery(session, wired):
+    wired.flaky.permanent = True
+    wired.flaky.failures = 1
     row = assigned(session, scene(session))
     session.commit()
-    hall.pass_and_work()
+    wired.pass_and_work()
     dead = deliveries(session, row.id)["flaky"]
     assert dead.status == DeliveryStatus.DEAD
 
-    retry_delivery(hall.context.db, dead.id, clock=hall.clock)
-    hall.pass_and_work()
+    retry_delivery(wired.context.db, dead.id, clock=wired.clock)
+    wired.pass_and_work()
 
     sent = deliveries(session, row.id)["flaky"]
     assert (sent.status, sent.attempts) == (DeliveryStatus.SENT, 1)
     assert sent.job_id == f"delivery-{sent.id}-1"
-    assert hall.flaky.sent == [row.id]
-    assert failed_deliveries(hall.context.db) == []
+    assert wired.flaky.sent == [row.id]
+    assert failed_deliveries(wired.context.db) == []
     with pytest.raises(Conflict):
-        retry_delivery(hall.context.db, sent.id)
+        retry_delivery(wired.context.db, sent.id)
     with pytest.raises(NotFound):
-        retry_delivery(hall.context.db, 10**9)
+        retry_delivery(wired.context.db, 10**9)
 
 
-def test_failed_deliveries_filter_and_page(session, hall):
+def test_failed_deliveries_filter_and_page(session, wired):
     s = scene(session)
     rows = [assigned(session, s) for _ in range(3)]
     session.commit()
-    hall.pass_and_work()
+    wired.pass_and_work()
     ids = sorted(deliveries(session, r.id)["flaky"].id for r in rows)
 
-    views = failed_deliveries(hall.context.db)
+    views = failed_deliveries(wired.context.db)
     assert [v.id for v in views] == ids[::-1]
     assert all(v.status == DeliveryStatus.RETRY for v in views)
-    page = failed_deliveries(hall.context.db, limit=2, before_id=ids[2])
+    page = failed_deliveries(wired.context.db, limit=2, before_id=ids[2])
     assert [v.id for v in page] == [ids[1], ids[0]]
-    assert failed_deliveries(hall.context.db, statuses=[DeliveryStatus.DEAD]) == []
-    assert failed_deliveries(hall.context.db, channel="inapp") == []
+    assert failed_deliveries(wired.context.db, statuses=[DeliveryStatus.DEAD]) == []
+    assert failed_deliveries(wired.context.db, channel="inapp") == []
 
 
 def test_jobs_need_a_bound_context():
@@ -351,3 +353,30 @@ def test_make_redis_accepts_unix_socket_urls():
         assert kwargs["path"] == "/tmp/hall-test/redis.socket"
     finally:
         client.close()
+
+
+def test_the_engine_services_notify_through_relay_and_worker(session, wired):
+    """Submit and approve with the hall's own services; both people see their notices."""
+    wired.flaky.failures = 0
+    dept = factories.department(session, "人事处")
+    head = factories.person(session, "周处长", dept=dept, roles=("dept_head",))
+    staff = factories.person(session, "吴老师", dept=dept)
+    version = factories.process(session, factories.simple_spec(dept.code, name="用印申请"))
+    session.commit()
+    services = Hall(wired.context.db, wired.clock)
+
+    submitted = services.submit(staff.id, version.process.key, {"reason": "合同盖章"})
+    wired.pass_and_work()
+    [todo] = session.scalars(select(Notification).where(Notification.person_id == head.id))
+    assert todo.title.startswith("您有一条新的待办：")
+    assert todo.application_id == submitted.application_id
+
+    task_id = session.scalars(
+        select(Task.id).where(Task.application_id == submitted.application_id)
+    ).one()
+    services.decide(head.id, task_id, Decision("approve", comment="同意"))
+    wired.pass_and_work()
+    [result] = session.scalars(select(Notification).where(Notification.person_id == staff.id))
+    assert result.title.startswith("您的申请已通过：")
+    assert result.kind == Kind.APPLICATION_RESULT
+    assert failed_deliveries(wired.context.db) == []
