@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from config import Settings, SettingsError, load_settings
 from hall import demo as demo_school
@@ -110,7 +110,11 @@ def accounts(
     session: Session, kind: PersonKind | None = None, role: RoleCode | None = None
 ) -> list[dict[str, Any]]:
     """The people of the database as plain rows, ordered by kind and userid."""
-    query = select(Person).order_by(Person.kind, Person.userid)
+    query = (
+        select(Person)
+        .options(selectinload(Person.grants), joinedload(Person.department))
+        .order_by(Person.kind, Person.userid)
+    )
     if kind is not None:
         query = query.where(Person.kind == kind)
     rows = []

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hall.clock import utcnow
 from hall.models import (
     Department,
     GrantSource,
@@ -122,6 +123,7 @@ class LoadCounts:
     memberships: int
     grants: int
     processes: int = 0
+    changed: int = 0  # departments and people created or updated
 
 
 # ---------------------------------------------------------------- the school's tree
@@ -482,6 +484,8 @@ def load_org(session: Session, org: OrgData) -> LoadCounts:
     people, department–person relations, roles, then the leaders in charge. Grants from
     the sync source that `org` no longer lists are removed; manual grants stay.
     """
+    now = utcnow()
+    changed = 0
     depts = {d.code: d for d in session.scalars(select(Department))}
     for level in (1, 2):
         for d in (d for d in org.departments if d.level == level):
@@ -490,12 +494,18 @@ def load_org(session: Session, org: OrgData) -> LoadCounts:
                 dept = Department(code=d.code)
                 session.add(dept)
                 depts[d.code] = dept
-            dept.name = d.name
-            dept.parent = depts[d.parent] if d.parent else None
-            dept.level = d.level
-            dept.sort = d.sort
-            dept.campus = d.campus
-            dept.active = d.active
+            parent_id = depts[d.parent].id if d.parent else None
+            if _assign(
+                dept,
+                name=d.name,
+                parent_id=parent_id,
+                level=d.level,
+                sort=d.sort,
+                campus=d.campus,
+                active=d.active,
+            ):
+                dept.updated_at = now
+                changed += 1
         session.flush()
 
     people = {p.userid: p for p in session.scalars(select(Person))}
@@ -505,31 +515,50 @@ def load_org(session: Session, org: OrgData) -> LoadCounts:
             who = Person(userid=row.userid, kind=row.kind, status=PersonStatus.ACTIVE)
             session.add(who)
             people[row.userid] = who
-        who.kind = row.kind
-        who.number = row.number
-        who.name = row.name
-        who.gender = row.gender
-        who.mobile = row.mobile
-        who.email = row.email
-        who.post = row.post
-        who.department_id = depts[row.department].id if row.department else None
-        who.profile = dict(row.profile)
+        if _assign(
+            who,
+            kind=row.kind,
+            number=row.number,
+            name=row.name,
+            gender=row.gender,
+            mobile=row.mobile,
+            email=row.email,
+            post=row.post,
+            department_id=depts[row.department].id if row.department else None,
+            profile=dict(row.profile),
+        ):
+            who.updated_at = now
+            changed += 1
     session.flush()
     for row in org.people:
-        counsellor = people[row.counsellor].id if row.counsellor else None
-        people[row.userid].counsellor_id = counsellor
+        who = people[row.userid]
+        if _assign(who, counsellor_id=people[row.counsellor].id if row.counsellor else None):
+            who.updated_at = now
 
     memberships = _load_memberships(session, org, depts, people)
     grants = _load_grants(session, org, depts, people)
     for code, userid in org.leaders_in_charge.items():
-        depts[code].leader_in_charge_id = people[userid].id
+        if _assign(depts[code], leader_in_charge_id=people[userid].id):
+            depts[code].updated_at = now
     session.flush()
     return LoadCounts(
         departments=len(org.departments),
         people=len(org.people),
         memberships=memberships,
         grants=grants,
+        changed=changed,
     )
+
+
+def _assign(obj: object, **values: Any) -> bool:
+    """Set the attributes that differ; True when anything changed (or the row is new)."""
+    new = getattr(obj, "id", None) is None
+    changed = False
+    for name, value in values.items():
+        if getattr(obj, name) != value:
+            setattr(obj, name, value)
+            changed = True
+    return changed or new
 
 
 def _load_memberships(
@@ -612,6 +641,7 @@ def load_demo(session: Session, seed: int = SEED) -> LoadCounts | None:
         memberships=counts.memberships,
         grants=counts.grants,
         processes=len(specs),
+        changed=counts.changed,
     )
 
 

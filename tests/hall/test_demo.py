@@ -238,8 +238,12 @@ def _reload_changed_org(db: Database) -> None:
     org.grants = [
         g for g in org.grants if not (g.userid == "20010004" and g.role == RoleCode.COUNSELLOR)
     ]
+    with db.reader() as session:
+        student_stamp = _person(session, demo.FIRST_STUDENT).updated_at
+    assert student_stamp is not None  # set when the row was created
     with db.unit_of_work() as session:
         counts = demo.load_org(session, org)
+    assert counts.changed == 2  # only the renamed department and the promoted teacher
     with db.reader() as session:
         assert session.scalar(select(func.count()).select_from(Person)) == counts.people
         clinical = session.scalar(select(Department).where(Department.code == "2001"))
@@ -247,6 +251,9 @@ def _reload_changed_org(db: Database) -> None:
         assert clinical.name == "临床医学院（附属医院）"
         teacher = _person(session, demo.FIRST_TEACHER)
         assert teacher.post == "副院长"
+        assert teacher.updated_at is not None
+        assert teacher.updated_at > student_stamp
+        assert _person(session, demo.FIRST_STUDENT).updated_at == student_stamp
         # Sync-derived grants follow the data; manual grants stay.
         assert "20010004" not in _holders(session, RoleCode.COUNSELLOR, "2001")
         assert {g.role_code for g in teacher.grants} == {RoleCode.DEPT_ADMIN}
