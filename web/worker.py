@@ -33,7 +33,7 @@ log = logging.getLogger("hall.worker")
 
 QUEUE_NAME = "hall"
 DELIVERY_JOB_TIMEOUT = 120  # seconds; channels bound their own network timeouts below this
-DELIVERY_RESULT_TTL = 24 * 3600  # keep finished jobs a day for inspection (`rq info`)
+DELIVERY_RESULT_TTL = 3600  # the database is the record; RQ keeps finished jobs an hour
 DELIVERY_FAILURE_TTL = 7 * 24 * 3600
 QUEUED_GRACE = timedelta(minutes=5)  # a QUEUED delivery's job missing this long is re-queued
 _ALIVE = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
