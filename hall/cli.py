@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,6 +138,12 @@ def accounts(
     return rows
 
 
+def _pad(text: str, width: int) -> str:
+    """Left-align in a terminal where CJK characters take two columns."""
+    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(1, width - used)
+
+
 @demo.command("accounts")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 列表输出")
 @click.option("--kind", type=click.Choice([k.value for k in PersonKind]), help="只列出此类人员")
@@ -158,10 +165,10 @@ def demo_accounts(as_json: bool, kind: str | None, role: str | None) -> None:
         click.echo("没有符合条件的人员。先运行 hall demo 载入演示学校。")
         return
     for row in rows:
-        click.echo(
-            f"{row['userid']:<14} {row['name']:<6} {row['kind']:<9} "
-            f"{row['department'] or '-':<10} {row['post'] or '-':<6} {','.join(row['roles'])}"
-        )
+        cells = (row["userid"], row["name"], row["kind"], row["department"], row["post"])
+        widths = (14, 8, 10, 12, 8)
+        line = "".join(_pad(cell or "-", width) for cell, width in zip(cells, widths, strict=True))
+        click.echo(line + ",".join(row["roles"]))
     click.echo(f"共 {len(rows)} 人")
 
 
