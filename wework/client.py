@@ -267,8 +267,10 @@ class WeComClient(WeChatClient):  # type: ignore[misc]  # wechatpy ships no type
         return token, int(result.get("expires_in", 7200))
 
 
-def _client(settings: Settings, redis_conn: redis.Redis, secret: str, agent: bool) -> WeComClient:
-    extra: dict[str, Any] = {}
+def _client(
+    settings: Settings, redis_conn: redis.Redis, secret: str, *, agent: bool, **options: Any
+) -> WeComClient:
+    extra: dict[str, Any] = dict(options)
     if settings.sandbox:
         root = settings.wecom_api_base.rstrip("/")
         root = root.removesuffix("/cgi-bin")
@@ -286,11 +288,14 @@ def _client(settings: Settings, redis_conn: redis.Redis, secret: str, agent: boo
     )
 
 
-def app_client(settings: Settings, redis_conn: redis.Redis) -> WeComClient:
-    """The hall's own app: messages, template cards, OAuth, `user/authsucc`."""
-    return _client(settings, redis_conn, settings.wecom_secret, agent=True)
+def app_client(settings: Settings, redis_conn: redis.Redis, **options: Any) -> WeComClient:
+    """The hall's own app: messages, template cards, OAuth, `user/authsucc`.
+
+    `options` go to `WeComClient` (timeout, max_retries, backoff, sleep).
+    """
+    return _client(settings, redis_conn, settings.wecom_secret, agent=True, **options)
 
 
-def contacts_client(settings: Settings, redis_conn: redis.Redis) -> WeComClient:
+def contacts_client(settings: Settings, redis_conn: redis.Redis, **options: Any) -> WeComClient:
     """The contacts-sync assistant: the only credential that may write contacts."""
-    return _client(settings, redis_conn, settings.wecom_contacts_secret, agent=False)
+    return _client(settings, redis_conn, settings.wecom_contacts_secret, agent=False, **options)

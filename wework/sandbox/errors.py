@@ -1,0 +1,55 @@
+"""WeCom errcodes the simulator answers with (https://developer.work.weixin.qq.com/document/path/90313).
+
+40058 ("invalid parameter") stands in wherever WeCom answers a malformed field without a more
+specific published code (template-card shape, used response_code, duplicate task_id).
+"""
+
+from __future__ import annotations
+
+SYSTEM_BUSY = -1
+INVALID_CREDENTIAL = 40001
+INVALID_USERID = 40003
+INVALID_MEDIA_TYPE = 40004
+INVALID_MEDIA_ID = 40007
+INVALID_MESSAGE_TYPE = 40008
+INVALID_CORPID = 40013
+INVALID_ACCESS_TOKEN = 40014
+INVALID_OAUTH_CODE = 40029
+INVALID_AGENTID = 40056
+INVALID_PARAMETER = 40058
+INVALID_DEPARTMENT_LIST = 40066
+MISSING_ACCESS_TOKEN = 41001
+EXPIRED_ACCESS_TOKEN = 42001
+EMPTY_CONTENT = 44004
+CONTENT_TOO_LONG = 45002
+API_FREQ_OUT_OF_LIMIT = 45009
+API_CONCURRENT_OUT_OF_LIMIT = 45033
+API_FORBIDDEN = 48001
+API_UNAUTHORIZED = 48002
+DEPARTMENT_LEVEL_TOO_DEEP = 60002
+DEPARTMENT_NOT_FOUND = 60003
+PARENT_DEPARTMENT_NOT_FOUND = 60004
+DEPARTMENT_HAS_MEMBERS = 60005
+DEPARTMENT_HAS_CHILDREN = 60006
+ROOT_DEPARTMENT_FIXED = 60007
+DEPARTMENT_EXISTS = 60008
+DEPARTMENT_NAME_INVALID = 60009
+DEPARTMENT_CYCLE = 60010
+USERID_EXISTS = 60102
+MOBILE_INVALID = 60103
+MOBILE_EXISTS = 60104
+EMAIL_INVALID = 60105
+USERID_NOT_FOUND = 60111
+USER_NAME_INVALID = 60112
+MOBILE_AND_EMAIL_EMPTY = 60129
+ALL_RECIPIENTS_INVALID = 81013
+AGENT_MISMATCH = 301002
+
+
+class ApiError(Exception):
+    """Answer the current API call with this errcode (HTTP 200, like WeCom)."""
+
+    def __init__(self, errcode: int, errmsg: str) -> None:
+        super().__init__(f"{errcode} {errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
