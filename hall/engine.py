@@ -293,10 +293,10 @@ class Flow:
             flagged=flagged,
             created_at=self.now,
         )
+        self.session.add(task)
+        self.session.flush()  # a new task starts PENDING (the column default)
         if waiting:
             fire(task, "block")
-        self.session.add(task)
-        self.session.flush()
         detail: dict[str, Any] = {"assignee": entry.person.userid, "origin": origin.value}
         if entry.delegated_from is not None:
             detail["delegated_from"] = entry.delegated_from.userid

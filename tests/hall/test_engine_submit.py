@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -42,7 +43,7 @@ LEAVE_FORM = [
 ]  # fmt: skip
 
 
-def leave_spec(**overrides):
+def leave_spec(**overrides: Any) -> dict[str, Any]:
     spec = factories.simple_spec(
         "CS",
         key="student_leave",
@@ -55,7 +56,7 @@ def leave_spec(**overrides):
     return spec
 
 
-def leave_form(**overrides):
+def leave_form(**overrides: Any) -> dict[str, Any]:
     form = {
         "kind": "sick",
         "period": {"start": "2026-12-01", "end": "2026-12-02"},
