@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, exists, false, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from hall.errors import NotFound
 from hall.models import (
@@ -58,10 +58,14 @@ def visible_to(person_id: int, reach: Reach) -> ColumnElement[bool]:
     """A SQL condition on `Application`: the person may read the row."""
     if reach.everywhere:
         return true()
-    involved = Task.application_id == Application.id
+    # An alias, so the condition also works inside a query that selects from Task itself.
+    task = aliased(Task)
     clauses: list[ColumnElement[bool]] = [
         Application.applicant_id == person_id,
-        exists().where(involved, or_(Task.assignee_id == person_id, Task.acted_by_id == person_id)),
+        exists().where(
+            task.application_id == Application.id,
+            or_(task.assignee_id == person_id, task.acted_by_id == person_id),
+        ),
         exists().where(Follower.application_id == Application.id, Follower.person_id == person_id),
     ]
     if reach.departments:
