@@ -473,5 +473,7 @@ def run_hall(settings: Settings, options: RunOptions | None = None) -> int:
         for s in signums:
             signal.signal(s, signal.SIG_IGN)
         children.stop()
+        if children.items:
+            log.info("the hall has stopped")
         for s, old in previous.items():
             signal.signal(s, old)
