@@ -5,16 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify
+from redis import Redis
 from sqlalchemy import text
 
 from callbacks import init_app as init_callbacks
 from config import Settings, load_settings
 from hall.db import Database
 from web.api import init_app as init_api
+from web.auth import init_app as init_auth
+from wework import sandbox as wecom_sandbox
 
 
-def create_app(settings: Settings | None = None, *, database: Database | None = None) -> Flask:
-    """Build the hall's web app. Tests pass their own settings and database."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    redis: Redis | None = None,
+) -> Flask:
+    """Build the hall's web app. Tests pass their own settings, database and Redis."""
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config.update(
@@ -29,6 +37,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     db = database or Database(settings.database_url)
     app.extensions["hall.settings"] = settings
     app.extensions["hall.db"] = db
+    if redis is None and settings.redis_url:
+        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    app.extensions["hall.redis"] = redis
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -36,8 +47,11 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             session.execute(text("SELECT 1"))
         return jsonify(status="ok")
 
-    init_callbacks(app)
     init_api(app)
+    init_auth(app, settings=settings, db=db, redis=redis)
+    init_callbacks(app)
+    if settings.sandbox:
+        wecom_sandbox.init_app(app)
     return app
 
 
