@@ -319,6 +319,7 @@ def gunicorn_argv(fd: int, options: RunOptions) -> list[str]:
         "--graceful-timeout", "5",
         "--no-control-socket",  # its default path is per user: two halls would collide
         "--error-logfile", "-",
+        "--log-level", os.environ.get("HALL_LOG_LEVEL", "info").lower(),
     ]  # fmt: skip
     if options.access_log:
         argv += ["--access-logfile", "-"]
