@@ -6,6 +6,7 @@ import pytest
 
 from sso.slo import InvalidLogoutRequest, logout_request_xml, parse_logout_request
 from tests.sso.conftest import Hall, People
+from web.app import create_app
 
 TICKET = "ST-" + "A" * 61
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -77,3 +78,19 @@ def test_slo_needs_no_csrf_token_and_sets_no_cookie(hall: Hall, people: People) 
         hall.url("/cas/slo"), data={"logoutRequest": logout_request_xml(ticket, "alice")}
     )
     assert again.status_code == 400
+
+
+def test_slo_reaching_another_web_node_ends_the_session(hall: Hall, people: People) -> None:
+    browser = hall.browser()
+    ticket = hall.sign_in(browser, "alice")
+    # A second web node: its own app object and process state, the same Redis and database.
+    other_node = create_app(
+        hall.settings, database=hall.app.extensions["hall.db"], redis=hall.redis
+    )
+
+    reply = other_node.test_client().post(
+        "/cas/slo", data={"logoutRequest": logout_request_xml(ticket, "alice")}
+    )
+
+    assert reply.status_code == 200
+    assert browser.get(hall.url("/api/v1/me")).status_code == 401

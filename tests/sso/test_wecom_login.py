@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import requests
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hall.models import Person
 from tests.sso.conftest import Hall, People
+from wework import sandbox as wecom_sandbox
+from wework.sandbox import SandboxStore
 
 WECOM_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -53,3 +60,57 @@ def test_a_code_wecom_does_not_know_is_refused(hall: Hall, people: People) -> No
     assert reply.status_code == 403
     assert "登录未成功" in reply.text
     assert phone.get(hall.url("/api/v1/me")).status_code == 401
+
+
+def _wecom_simulator(hall: Hall) -> SandboxStore:
+    """The sandbox WeCom on the same server (mounted here if the factory has not yet)."""
+    if "wework.sandbox" not in hall.app.extensions:
+        wecom_sandbox.init_app(hall.app, hall.redis)
+    return wecom_sandbox.sandbox_store(hall.app)
+
+
+def _oauth_round_trip(hall: Hall, phone: requests.Session, userid: str) -> requests.Response:
+    start = phone.get(hall.url("/login/wecom?next=/api/v1/me"), allow_redirects=False)
+    authorize = urlsplit(start.headers["Location"])
+    fields = {key: values[0] for key, values in parse_qs(authorize.query).items()}
+    # The member confirms on WeCom's sign-in screen; WeCom returns with code and state.
+    confirmed = phone.post(
+        f"{authorize.scheme}://{authorize.netloc}{authorize.path}",
+        data={**fields, "userid": userid},
+        allow_redirects=False,
+    )
+    assert confirmed.status_code == 302, confirmed.text
+    assert confirmed.headers["Location"].startswith(hall.url("/login/wecom?next="))
+    return phone.get(confirmed.headers["Location"], allow_redirects=False)
+
+
+def test_a_wecom_member_signs_in_through_oauth(hall: Hall, people: People) -> None:
+    store = _wecom_simulator(hall)
+    store.create_user(
+        {"userid": "alice", "name": "王小丽", "department": [1], "mobile": "13900000001"}
+    )
+    phone = hall.browser(WECOM_UA)
+
+    landed = _oauth_round_trip(hall, phone, "alice")
+
+    assert landed.status_code == 302
+    assert landed.headers["Location"] == "/api/v1/me"
+    me = phone.get(hall.url("/api/v1/me"))
+    assert me.status_code == 200
+    assert me.json()["userid"] == "alice"
+
+
+def test_a_wecom_member_unknown_to_the_hall_gets_no_account(
+    hall: Hall, people: People, session: Session
+) -> None:
+    store = _wecom_simulator(hall)
+    store.create_user(
+        {"userid": "visitor", "name": "访客", "department": [1], "mobile": "13900000002"}
+    )
+    phone = hall.browser(WECOM_UA)
+
+    landed = _oauth_round_trip(hall, phone, "visitor")
+
+    assert landed.status_code == 403
+    assert "您在网上办事大厅还没有账号" in landed.text
+    assert session.scalar(select(Person).where(Person.userid == "visitor")) is None
