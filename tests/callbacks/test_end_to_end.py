@@ -1,0 +1,225 @@
+"""Submit → the reviewer's card in the sandbox WeCom → a click → approved → the applicant's
+result card. Real HTTP both ways: the app serves on a loopback port, the WeCom channel calls
+the simulator's API there, and the simulator's phone posts an encrypted callback back."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from rq import SimpleWorker
+from sqlalchemy import select
+from werkzeug.serving import BaseWSGIServer, make_server
+
+import wework.sandbox
+from config import Settings, load_settings
+from hall import jobs
+from hall.channels import ChannelRegistry, InAppChannel
+from hall.db import Database
+from hall.models import Application, Delivery, DeliveryStatus, Person, Task
+from hall.services import Hall
+from hall.states import AppStatus, TaskStatus
+from tests import factories
+from tests.conftest import REDIS_URL
+from web.app import create_app
+from web.wecom_channel import WeComCardChannel
+from web.worker import build_relay, drain, make_queue
+from wework.sandbox.phone import press_button
+from wework.sandbox.store import SandboxStore
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Served:
+    settings: Settings
+    db: Database
+    store: SandboxStore
+    drain: Callable[[], None]
+
+
+@pytest.fixture
+def served(committed_db: Database, redis_conn: redis.Redis, tmp_path: Path) -> Iterator[Served]:
+    port = _free_port()
+    settings = load_settings(
+        var_dir=tmp_path,
+        secret_key="test",
+        sandbox=True,
+        base_url=f"http://127.0.0.1:{port}",
+        redis_url=REDIS_URL,
+    )
+    app = create_app(settings, database=committed_db, redis=redis_conn)
+    if "wework.sandbox" not in app.extensions:
+        wework.sandbox.init_app(app, redis_conn)
+    server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    channel = WeComCardChannel.from_settings(settings, redis_conn)
+    channels = ChannelRegistry([InAppChannel(), channel])
+    queue = make_queue(redis_conn)
+    relay = build_relay(committed_db, channels, queue)
+    worker = SimpleWorker([queue], connection=redis_conn)
+    context = jobs.JobContext(db=committed_db, channels=channels, max_attempts=3)
+
+    def deliver() -> None:
+        with jobs.bound(context):
+            drain(relay, worker)
+
+    try:
+        yield Served(settings, committed_db, SandboxStore(redis_conn, settings), deliver)
+    finally:
+        channel.client.close()
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+def _member(store: SandboxStore, who: Person) -> None:
+    store.create_user(
+        {"userid": who.userid, "name": who.name, "department": [1], "mobile": who.mobile}
+    )
+
+
+def _cards(store: SandboxStore, userid: str) -> list[dict[str, Any]]:
+    return [m for m in store.inbox(userid) if m["msgtype"] == "template_card"]
+
+
+@pytest.mark.pg_only
+def test_submit_card_click_approved_result_card(served: Served) -> None:
+    db = served.db
+    with db.unit_of_work() as s:
+        dept = factories.department(s, "计算机学院")
+        head = factories.person(s, "李主任", dept=dept, roles=("dept_head",))
+        colleague = factories.person(s, "王老师", dept=dept)
+        applicant = factories.person(s, "张三", dept=dept)
+        spec = factories.simple_spec(dept.code, name="教职工请假")
+        spec["form"][0]["key_field"] = True
+        key = factories.process(s, spec).process.key
+    for who in (head, colleague, applicant):
+        _member(served.store, who)
+
+    app_id = Hall(db).submit(applicant.id, key, {"reason": "参加学术会议"}).application_id
+    served.drain()
+
+    # The reviewer's card arrived, built by cards/ and accepted by the simulator.
+    [message] = _cards(served.store, head.userid)
+    card = message["template_card"]
+    assert card["card_type"] == "button_interaction"
+    assert card["main_title"]["title"] == "教职工请假"
+    assert card["horizontal_content_list"] == [{"keyname": "事由", "value": "参加学术会议"}]
+    assert [b["key"] for b in card["button_list"]][:3] == [
+        f"approve:{_task(db, app_id).id}",
+        f"reject:{_task(db, app_id).id}",
+        f"return:{_task(db, app_id).id}",
+    ]
+    assert card["button_selection"]["option_list"] == [{"id": colleague.userid, "text": "王老师"}]
+    task = _task(db, app_id)
+    assert task.card_task_id == message["task_id"]
+    assert task.card_response_code == message["response_code"]
+
+    # The reviewer taps 同意 on the phone: an encrypted callback over HTTP.
+    delivery = press_button(
+        served.store, served.settings, head.userid, message["task_id"], f"approve:{task.id}"
+    )
+    assert delivery.ok
+    assert delivery.reply_fields["MsgType"] == "update_button"
+    assert delivery.reply_fields["ReplaceName"] == "已同意"
+    assert _app_status(db, app_id) == AppStatus.APPROVED
+    assert _task_status(db, task.id) == TaskStatus.APPROVED
+
+    # The result card reaches the applicant through the outbox and the worker.
+    served.drain()
+    [result] = _cards(served.store, applicant.userid)
+    assert result["template_card"]["card_type"] == "text_notice"
+    assert result["template_card"]["main_title"]["title"] == "您的申请已通过"
+    assert _cards(served.store, head.userid)[0]["replace_name"] == "已同意"
+    with db.reader() as s:
+        statuses = {d.channel: d.status for d in s.scalars(select(Delivery))}
+    assert statuses == {"inapp": DeliveryStatus.SENT, "wecom": DeliveryStatus.SENT}
+
+
+@pytest.mark.pg_only
+def test_any_of_step_the_other_reviewers_card_turns_handled(served: Served) -> None:
+    db = served.db
+    with db.unit_of_work() as s:
+        dept = factories.department(s, "教务处")
+        first = factories.person(s, "赵老师", dept=dept)
+        second = factories.person(s, "钱老师", dept=dept)
+        applicant = factories.person(s, "孙同学", kind="student", dept=dept)
+        spec = factories.simple_spec(
+            dept.code,
+            flow=[
+                {
+                    "key": "any",
+                    "name": "任一人审批",
+                    "mode": "any",
+                    "allow_transfer": False,
+                    "approver": {"type": "persons", "userids": [first.userid, second.userid]},
+                }
+            ],
+        )
+        key = factories.process(s, spec).process.key
+    for who in (first, second, applicant):
+        _member(served.store, who)
+    app_id = Hall(db).submit(applicant.id, key, {"reason": "调课"}).application_id
+    served.drain()
+    [mine] = _cards(served.store, first.userid)
+    [theirs] = _cards(served.store, second.userid)
+    assert "button_selection" not in mine["template_card"]
+    task_id = mine["template_card"]["button_list"][0]["key"].split(":")[1]
+
+    delivery = press_button(
+        served.store, served.settings, first.userid, mine["task_id"], f"reject:{task_id}"
+    )
+    assert delivery.reply_fields["ReplaceName"] == "已驳回"
+    served.drain()
+
+    assert _cards(served.store, second.userid)[0]["replace_name"] == "已由他人处理"
+    assert theirs["task_id"] != mine["task_id"]
+    [result] = _cards(served.store, applicant.userid)
+    assert result["template_card"]["main_title"]["title"] == "您的申请已驳回"
+    assert _app_status(db, app_id) == AppStatus.REJECTED
+    with db.reader() as s:
+        other = s.scalars(
+            select(Task).where(Task.application_id == app_id, Task.assignee_id == second.id)
+        ).one()
+        assert other.status == TaskStatus.CANCELLED
+        assert other.card_response_code is None  # spent on the update
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: int
+    card_task_id: str | None
+    card_response_code: str | None
+
+
+def _task(db: Database, app_id: int) -> TaskRow:
+    with db.reader() as s:
+        task = s.scalars(select(Task).where(Task.application_id == app_id)).one()
+        return TaskRow(task.id, task.card_task_id, task.card_response_code)
+
+
+def _app_status(db: Database, app_id: int) -> AppStatus:
+    with db.reader() as s:
+        app = s.get(Application, app_id)
+        assert app is not None
+        return app.status
+
+
+def _task_status(db: Database, task_id: int) -> TaskStatus:
+    with db.reader() as s:
+        task = s.get(Task, task_id)
+        assert task is not None
+        return task.status

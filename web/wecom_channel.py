@@ -1,0 +1,225 @@
+"""The WeCom card channel: outbox rows become template cards in the reviewer's WeCom.
+
+| outbox kind          | what the recipient gets                                          |
+|----------------------|------------------------------------------------------------------|
+| `task_assigned`      | the reviewer's button card (同意 / 驳回 / 退回, 转交 when allowed)  |
+| `urge`               | a fresh reviewer card marked 【催办】 (the old one may be buried)   |
+| `task_cancelled`     | the reviewer's card turns into "已由他人处理" / "申请人已撤回"       |
+|                      | (`update_template_card`); a notice card when the code is spent   |
+| `application_result` | the applicant's result card (text_notice)                        |
+| `cc`                 | a CC notice card                                                 |
+
+Cards are built by `cards/` from plain views read here; the WeCom client is `wework/`'s.
+The card's `task_id` and `response_code` are stored on the Task (in the delivery job's
+transaction), so a later update can reach exactly that card. Off-campus people have no WeCom
+account: their messages are skipped here (SMS and the in-app list carry them).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cards import (
+    Candidate,
+    LinkBuilder,
+    NoticeView,
+    Reminder,
+    ReplaceName,
+    ReviewView,
+    Row,
+    cc_card,
+    handled_elsewhere_card,
+    result_card,
+    review_card,
+)
+from config import Settings
+from hall.channels import PermanentError
+from hall.clock import Clock, SystemClock
+from hall.definitions import FieldType, ProcessSpec
+from hall.models import Application, Outbox, Person, PersonKind, PersonStatus, Task
+from hall.outbox import Kind
+from hall.processes import version_spec
+from hall.services import display_value
+from hall.states import TaskStatus
+from wework.client import WeComClient, app_client
+from wework.errors import RateLimited, WeComError, WeComUnavailable
+
+log = logging.getLogger("hall.deliver.wecom")
+
+CARRIED = frozenset(
+    {Kind.TASK_ASSIGNED, Kind.URGE, Kind.TASK_CANCELLED, Kind.APPLICATION_RESULT, Kind.CC}
+)
+# WeCom errcodes after which sending the same message again cannot help.
+HOPELESS = frozenset({81013, 60111, 40058, 40003, 60011, 82001})
+MAX_CANDIDATES = 10
+FALLBACK_ROWS = 3  # rows shown when a process marks no key fields
+
+
+class WeComCardChannel:
+    """Delivers outbox rows as WeCom template cards through the hall's app."""
+
+    name = "wecom"
+
+    def __init__(self, client: WeComClient, links: LinkBuilder, clock: Clock | None = None) -> None:
+        self.client = client
+        self.links = links
+        self.clock: Clock = clock or SystemClock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, connection: redis.Redis) -> WeComCardChannel:
+        return cls(app_client(settings, connection), LinkBuilder(settings.base_url))
+
+    def accepts(self, outbox: Outbox) -> bool:
+        return outbox.kind in CARRIED and outbox.recipient_id is not None
+
+    def send(self, session: Session, outbox: Outbox) -> None:
+        recipient = session.get(Person, outbox.recipient_id) if outbox.recipient_id else None
+        if recipient is None:
+            raise PermanentError("the recipient does not exist")
+        if recipient.kind == PersonKind.OFFCAMPUS or recipient.status != PersonStatus.ACTIVE:
+            log.info("outbox %s: %s has no WeCom account, skipped", outbox.id, recipient.userid)
+            return
+        task = session.get(Task, outbox.task_id) if outbox.task_id else None
+        app = session.get(Application, outbox.application_id) if outbox.application_id else None
+        if app is None and task is not None:
+            app = task.application
+        if app is None:
+            raise PermanentError(f"outbox {outbox.id} names no application")
+        payload = outbox.payload or {}
+        if outbox.kind in {Kind.TASK_ASSIGNED, Kind.URGE}:
+            self._review(session, outbox, recipient, app, task)
+        elif outbox.kind == Kind.TASK_CANCELLED:
+            self._cancelled(recipient, app, task, str(payload.get("reason", "")))
+        elif outbox.kind == Kind.APPLICATION_RESULT:
+            view = self._notice_view(app, comment=str(payload.get("comment") or ""))
+            outcome = str(payload.get("outcome") or "handled")
+            self._send(recipient, result_card(view, outcome=outcome))
+        else:
+            view = self._notice_view(app, comment=str(payload.get("comment") or ""))
+            self._send(recipient, cc_card(view, applicant_name=app.applicant.name))
+
+    # ------------------------------------------------------------------ kinds
+
+    def _review(
+        self,
+        session: Session,
+        outbox: Outbox,
+        recipient: Person,
+        app: Application,
+        task: Task | None,
+    ) -> None:
+        if task is None or task.status != TaskStatus.PENDING or task.assignee_id != recipient.id:
+            log.info("outbox %s: task no longer pending, no card", outbox.id)
+            return
+        spec = version_spec(app.version)
+        step = spec.flow[task.step_index]
+        candidates = self._candidates(session, recipient, app) if step.allow_transfer else ()
+        view = ReviewView(
+            task_id=task.id,
+            round=task.round,
+            process_name=spec.name,
+            serial=app.serial,
+            applicant_name=app.applicant.name,
+            applicant_department=app.department.name if app.department else "",
+            step_name=step.name,
+            detail_url=self.links.application(app.id),
+            rows=key_rows(spec, app.form),
+            allow_return=step.allow_return,
+            transfer_candidates=candidates,
+        )
+        reminder = None
+        if outbox.kind == Kind.URGE:
+            by = str((outbox.payload or {}).get("by") or "")
+            since = task.activated_at or task.created_at
+            waited = int((self.clock.now() - since).total_seconds() // 3600)
+            reminder = Reminder(urged_by=by, waited_hours=max(waited, 0))
+        nonce = f"o{outbox.id}{secrets.token_hex(4)}"
+        card = review_card(view, nonce=nonce, reminder=reminder)
+        result = self._send(recipient, card)
+        task.card_task_id = card["task_id"]
+        task.card_response_code = result
+        session.flush()
+
+    def _cancelled(
+        self, recipient: Person, app: Application, task: Task | None, reason: str
+    ) -> None:
+        if task is None or not task.card_task_id:
+            return  # this reviewer never got a card: nothing on their phone to correct
+        withdrawn = reason == "withdrawn" or "撤回" in reason
+        name = ReplaceName.WITHDRAWN if withdrawn else ReplaceName.HANDLED_ELSEWHERE
+        code = task.card_response_code
+        if code:
+            try:
+                self.client.message.update_template_card(
+                    code, userids=[recipient.userid], replace_name=name.value
+                )
+            except (RateLimited, WeComUnavailable):
+                raise
+            except WeComError as exc:
+                log.info("card %s: update refused (%s), sending a notice", task.card_task_id, exc)
+            else:
+                task.card_response_code = None  # a response code works once
+                return
+        task.card_response_code = None
+        view = self._notice_view(app, comment="" if withdrawn else reason)
+        self._send(recipient, handled_elsewhere_card(view, withdrawn=withdrawn))
+
+    # ---------------------------------------------------------------- helpers
+
+    def _send(self, recipient: Person, card: dict[str, Any]) -> str | None:
+        """Send one card; the response code of an interactive card, or None."""
+        try:
+            result = self.client.message.send_template_card([recipient.userid], card)
+        except (RateLimited, WeComUnavailable):
+            raise
+        except WeComError as exc:
+            if exc.errcode in HOPELESS:
+                raise PermanentError(str(exc)) from exc
+            raise
+        if result.deferred_users:
+            raise RateLimited(
+                None, "per-member message limit reached", retry_after=result.retry_after
+            )
+        if recipient.userid.lower() in {u.lower() for u in result.invalid_users}:
+            raise PermanentError(f"{recipient.userid} is not a member WeCom can reach")
+        return result.response_code
+
+    def _notice_view(self, app: Application, *, comment: str) -> NoticeView:
+        return NoticeView(
+            title=app.title,
+            process_name=app.version.name,
+            serial=app.serial,
+            detail_url=self.links.application(app.id),
+            comment=comment,
+        )
+
+    @staticmethod
+    def _candidates(session: Session, reviewer: Person, app: Application) -> tuple[Candidate, ...]:
+        """Colleagues in the reviewer's department a task may be transferred to."""
+        if reviewer.department_id is None:
+            return ()
+        people = session.scalars(
+            select(Person)
+            .where(
+                Person.department_id == reviewer.department_id,
+                Person.id.not_in([reviewer.id, app.applicant_id]),
+                Person.kind == PersonKind.STAFF,
+                Person.status == PersonStatus.ACTIVE,
+            )
+            .order_by(Person.name, Person.id)
+            .limit(MAX_CANDIDATES)
+        ).all()
+        return tuple(Candidate(p.userid, p.name) for p in people)
+
+
+def key_rows(spec: ProcessSpec, form: dict[str, Any]) -> list[Row]:
+    """The form's key fields as card rows (or its first few fields when none is marked)."""
+    fields = [f for f in spec.form if f.type != FieldType.ATTACHMENT]
+    marked = [f for f in fields if f.key_field] or fields[:FALLBACK_ROWS]
+    return [Row(f.label, display_value(f, form.get(f.key)) or "—") for f in marked if f.key in form]
