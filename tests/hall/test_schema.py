@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -11,6 +13,10 @@ from sqlalchemy.exc import DBAPIError
 from hall.models import ActionLog, Application, Base, Role
 from hall.states import AppStatus, IllegalTransition, fire
 from tests import factories
+
+# The sync's tables live on the same metadata; hall/ may not import sync/, so load them here.
+importlib.import_module("sync.models")
+importlib.import_module("sync.staging")
 
 
 def test_migrations_match_models(engine):
