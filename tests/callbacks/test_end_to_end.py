@@ -223,3 +223,90 @@ def _task_status(db: Database, task_id: int) -> TaskStatus:
         task = s.get(Task, task_id)
         assert task is not None
         return task.status
+
+
+# ------------------------------------------------- the channel's other message kinds
+
+
+@dataclass
+class Scene:
+    head: Person
+    colleague: Person
+    applicant: Person
+    app_id: int
+
+
+def _scene(served: Served) -> Scene:
+    """An application waiting at 李主任, whose card has been delivered."""
+    with served.db.unit_of_work() as s:
+        dept = factories.department(s, "计算机学院")
+        head = factories.person(s, "李主任", dept=dept, roles=("dept_head",))
+        colleague = factories.person(s, "王老师", dept=dept)
+        applicant = factories.person(s, "张三", dept=dept)
+        key = factories.process(s, factories.simple_spec(dept.code, name="用印申请")).process.key
+    for who in (head, colleague, applicant):
+        _member(served.store, who)
+    app_id = Hall(served.db).submit(applicant.id, key, {"reason": "盖章"}).application_id
+    served.drain()
+    return Scene(head, colleague, applicant, app_id)
+
+
+@pytest.mark.pg_only
+def test_urge_sends_a_fresh_reminder_card(served: Served) -> None:
+    scene = _scene(served)
+    Hall(served.db).urge(scene.applicant.id, scene.app_id)
+    served.drain()
+    first, reminder = _cards(served.store, scene.head.userid)
+    card = reminder["template_card"]
+    assert card["main_title"]["title"] == "【催办】用印申请"
+    assert card["sub_title_text"] == "张三催办：请尽快处理。"
+    assert reminder["task_id"] != first["task_id"]
+    task = _task(served.db, scene.app_id)
+    assert (task.card_task_id, task.card_response_code) == (
+        reminder["task_id"],
+        reminder["response_code"],
+    )
+
+
+@pytest.mark.pg_only
+def test_cc_sends_a_notice_card(served: Served) -> None:
+    scene = _scene(served)
+    Hall(served.db).cc(scene.applicant.id, scene.app_id, [scene.colleague.userid], comment="知悉")
+    served.drain()
+    [notice] = _cards(served.store, scene.colleague.userid)
+    assert notice["template_card"]["card_type"] == "text_notice"
+    assert notice["template_card"]["main_title"]["title"] == "抄送：张三的申请"
+
+
+@pytest.mark.pg_only
+def test_a_spent_response_code_falls_back_to_a_notice(served: Served) -> None:
+    scene = _scene(served)
+    task = _task(served.db, scene.app_id)
+    assert task.card_response_code is not None
+    served.store.use_response_code(task.card_response_code)  # e.g. spent by an update
+    Hall(served.db).withdraw(scene.applicant.id, scene.app_id)
+    served.drain()
+    card, notice = _cards(served.store, scene.head.userid)
+    assert card["replace_name"] is None
+    assert notice["template_card"]["main_title"]["title"] == "申请已撤回"
+    assert _task(served.db, scene.app_id).card_response_code is None
+    with served.db.reader() as s:
+        statuses = {d.status for d in s.scalars(select(Delivery))}
+    assert statuses == {DeliveryStatus.SENT}
+
+
+@pytest.mark.pg_only
+def test_a_member_unknown_to_wecom_is_a_permanent_failure(served: Served) -> None:
+    with served.db.unit_of_work() as s:
+        dept = factories.department(s, "财务处")
+        factories.person(s, "刘处长", dept=dept, roles=("dept_head",))
+        applicant = factories.person(s, "陈老师", dept=dept)
+        key = factories.process(s, factories.simple_spec(dept.code)).process.key
+    Hall(served.db).submit(applicant.id, key, {"reason": "报销"})
+    served.drain()  # nobody of 财务处 is in the simulator's contacts
+    with served.db.reader() as s:
+        statuses = {(d.channel, d.status) for d in s.scalars(select(Delivery))}
+        errors = [d.last_error for d in s.scalars(select(Delivery)) if d.channel == "wecom"]
+    assert statuses == {("inapp", DeliveryStatus.SENT), ("wecom", DeliveryStatus.DEAD)}
+    assert errors
+    assert all("81013" in (e or "") for e in errors)
