@@ -150,7 +150,12 @@ class WeComClient(WeChatClient):  # type: ignore[misc]  # wechatpy ships no type
     # -- our request loop ---------------------------------------------------------------
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
-        """GET `path` relative to the API base with query `params`."""
+        """GET `path` relative to the API base with query `params` (or wechatpy's
+        `params={...}` / `api_base_url=` keywords, for its own API areas)."""
+        params.pop("api_base_url", None)
+        nested = params.pop("params", None)
+        if isinstance(nested, dict):
+            params = {**nested, **params}
         return self.call("GET", path, params=params)
 
     def post(self, path: str, body: Any = None, **kwargs: Any) -> dict[str, Any]:

@@ -261,6 +261,11 @@ def test_wechatpy_areas_use_the_bounded_loop(wecom: Sandbox) -> None:
         client.tag.list()
     assert caught.value.errcode == 48001  # not simulated, but reached after one retry
     assert wecom.store.calls()["tag/list"] == 2
+    add_people(wecom, "lisi")
+    with wecom.client() as client:
+        # wechatpy's areas pass `params={...}`: it must reach the query string.
+        assert client.get("user/get", params={"userid": "lisi"})["userid"] == "lisi"
+
 
 
 # -- pure error paths at the network edge (responses) ------------------------------------
