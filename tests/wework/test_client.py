@@ -267,7 +267,6 @@ def test_wechatpy_areas_use_the_bounded_loop(wecom: Sandbox) -> None:
         assert client.get("user/get", params={"userid": "lisi"})["userid"] == "lisi"
 
 
-
 # -- pure error paths at the network edge (responses) ------------------------------------
 
 
