@@ -628,3 +628,42 @@ def _action_log_is_append_only(session: Session, _ctx: object, _instances: objec
     for obj in (*session.dirty, *session.deleted):
         if isinstance(obj, ActionLog) and (obj in session.deleted or session.is_modified(obj)):
             raise RuntimeError("action_log is append-only")
+
+
+# ------------------------------------------------------- designer and statistics
+
+
+class ProcessDraft(Base):
+    """A process definition being edited in the designer (one shared draft per process).
+
+    `data` is the plain definition as the designer last saved it; it may be invalid (the
+    designer shows the problems). `base_version_id` is the version it was started from,
+    so publishing can show what changed. `revision` counts saves (stale-save detection).
+    """
+
+    __tablename__ = "process_draft"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(64), unique=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+    base_version_id: Mapped[int | None] = mapped_column(ForeignKey("process_version.id"))
+    data: Mapped[dict[str, Any]] = mapped_column()
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    department: Mapped[Department] = relationship()
+
+
+class ProcessVisit(Base):
+    """One view of a process page (the catalogue entry), for visit statistics."""
+
+    __tablename__ = "process_visit"
+    __table_args__ = (Index("ix_process_visit_process", "process_id", "visited_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    visited_at: Mapped[datetime] = mapped_column(default=utcnow)
