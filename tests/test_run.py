@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from hall import demo
 from hall.db import Database, make_engine
 from hall.models import ApiToken, Person
+from hall.tokens import create_token
 from tests.conftest import PG_URL, REDIS_URL
 
 HALL = Path(sys.executable).with_name("hall")
@@ -70,6 +71,16 @@ def hall(env: dict[str, str], cwd: Path, *args: str) -> str:
     done = run_cli(env, cwd, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def create_token_in(database_url: str, userid: str) -> str:
+    """A bearer token written straight into the running hall's database."""
+    db = Database(database_url)
+    try:
+        with db.unit_of_work() as session:
+            return create_token(session, userid)
+    finally:
+        db.dispose()
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
@@ -205,11 +216,11 @@ def test_hall_run_embedded_serves_the_demo_and_stops_cleanly(tmp_path: Path, sta
     assert f"http://127.0.0.1:{port}/_sandbox/wecom/" in first.output()
     assert f"hall token create {demo.FIRST_STUDENT}" in first.output()
 
-    # The demo school is in the hall's database: the CLI and the API see the same people.
+    # The demo school is in the hall's database: `hall demo accounts` and the API see it.
     people = json.loads(hall(env, tmp_path, "demo", "accounts", "--json"))
     userids = {row["userid"] for row in people}
     assert {demo.FIRST_STUDENT, demo.FIRST_COUNSELLOR, demo.IT_ADMIN} <= userids
-    token = hall(env, tmp_path, "token", "create", demo.FIRST_STUDENT).strip().splitlines()[-1]
+    token = create_token_in(f"sqlite:///{var_dir / 'hall.db'}", demo.FIRST_STUDENT)
     status, body = first.get("/api/v1/me", token)
     assert status == 200, body
     assert json.loads(body)["userid"] == demo.FIRST_STUDENT
@@ -291,8 +302,10 @@ def test_hall_run_on_postgresql_and_an_external_redis(
     assert "HALL_REDIS_URL" in output
     assert "redis-server" not in " ".join(descendants(running.process.pid).values())
     assert not (tmp_path / "var" / "hall.db").exists()
-    people = json.loads(hall(env, tmp_path, "demo", "accounts", "--json"))
-    assert demo.FIRST_STUDENT in {row["userid"] for row in people}
+    token = create_token_in(empty_pg_url, demo.FIRST_STUDENT)
+    status, body = running.get("/api/v1/me", token)
+    assert status == 200, body
+    assert json.loads(body)["userid"] == demo.FIRST_STUDENT
     # The worker registered itself in the Redis we named.
     assert redis_conn.keys("rq:worker:*")
 
