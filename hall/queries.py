@@ -30,7 +30,6 @@ from hall.models import (
     Application,
     Comment,
     Department,
-    Membership,
     Notification,
     Person,
     ProcessDefinition,
@@ -111,11 +110,7 @@ class Me(ReadModel):
 
 
 def me(session: Session, person_id: int) -> Me:
-    person = session.scalar(
-        select(Person).where(Person.id == person_id).options(joinedload(Person.department))
-    )
-    if person is None:
-        raise NotFound("用户不存在")
+    person = _load_person(session, person_id)
     grants = session.scalars(
         select(RoleGrant)
         .where(RoleGrant.person_id == person_id)
@@ -182,28 +177,19 @@ class ProcessDetail(ProcessSummary):
     )
 
 
-def _person_departments(session: Session, person: Person) -> set[int]:
-    ids = set(
-        session.scalars(select(Membership.department_id).where(Membership.person_id == person.id))
-    )
-    if person.department_id is not None:
-        ids.add(person.department_id)
-    return ids
-
-
 def _visible_processes(
-    session: Session, person: Person
+    person: Person,
 ) -> Select[ProcessDefinition, ProcessVersion, Department]:
-    """Active, published processes whose scope admits one of the person's departments.
+    """Active, published processes whose scope is empty or admits the person's department
+    (the same rule `Hall.submit` applies, so the catalogue never offers what would be refused).
 
     The audience (a JSON list on the version) is checked in Python by the callers: the
     catalogue holds about a hundred processes, not millions.
     """
-    departments = _person_departments(session, person)
     scoped = exists().where(ProcessScope.process_id == ProcessDefinition.id)
     admitted = exists().where(
         ProcessScope.process_id == ProcessDefinition.id,
-        ProcessScope.department_id.in_(sorted(departments)),
+        ProcessScope.department_id == person.department_id,
     )
     return (
         select(ProcessDefinition, ProcessVersion, Department)
@@ -249,7 +235,7 @@ def catalogue(
 ) -> ProcessList:
     """The processes the person may apply for, by category and name."""
     person = _load_person(session, person_id)
-    stmt = _visible_processes(session, person).order_by(
+    stmt = _visible_processes(person).order_by(
         ProcessVersion.category, ProcessVersion.name, ProcessDefinition.key
     )
     if department:
@@ -276,9 +262,7 @@ def catalogue(
 def process_detail(session: Session, person_id: int, key: str) -> ProcessDetail:
     """The current version of a process the person may apply for, prefilled for them."""
     person = _load_person(session, person_id)
-    row = session.execute(
-        _visible_processes(session, person).where(ProcessDefinition.key == key)
-    ).first()
+    row = session.execute(_visible_processes(person).where(ProcessDefinition.key == key)).first()
     if row is None or person.kind.value not in row[1].audience:
         raise NotFound("事项不存在")
     process, version, dept = row
