@@ -1,0 +1,528 @@
+"""Statistics for process managers: visits, applications, approval rate, handling time,
+overdue steps and reviewers' backlogs, over a date range, with CSV and XLSX export.
+
+Scope: the information center (and school-wide administrators) see every process; a
+department's `dept_admin` / `process_admin` see that department's processes; anyone else
+gets "not found". Dates are the school's calendar days (Asia/Shanghai); a range includes
+both ends. Applications count by the moment they were created (drafts excluded).
+
+Every chart is a `Table`: the rows it draws are exactly the rows its export holds.
+Handling time is `decided_at - activated_at` of decided tasks, in hours; the median and the
+90th percentile are `percentile_cont` on PostgreSQL and the same linear interpolation in
+Python on SQLite (which has no ordered-set aggregates).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, insert, literal, or_, select
+from sqlalchemy.orm import Session
+
+from hall.access import reach_of
+from hall.engine import SCHOOL_TZ, local_date
+from hall.errors import Invalid, NotFound
+from hall.models import (
+    Application,
+    Department,
+    Person,
+    ProcessDefinition,
+    ProcessVersion,
+    ProcessVisit,
+    Task,
+)
+from hall.states import AppStatus, TaskStatus
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 3 * 366  # a range longer than this is refused (it would scan everything)
+BACKLOG_ROWS = 20
+app_status = Application.__table__.c.status
+task_status = Task.__table__.c.status
+DECIDED = (TaskStatus.APPROVED, TaskStatus.REJECTED, TaskStatus.RETURNED)
+
+
+# ------------------------------------------------------------------------ inputs
+
+
+@dataclass(frozen=True)
+class Period:
+    """Calendar days `start`..`end` (both included) in the school's time zone."""
+
+    start: date
+    end: date
+
+    @property
+    def start_at(self) -> datetime:
+        return datetime.combine(self.start, time(), SCHOOL_TZ).astimezone(UTC)
+
+    @property
+    def end_at(self) -> datetime:
+        """The first moment after the range."""
+        return datetime.combine(self.end + timedelta(days=1), time(), SCHOOL_TZ).astimezone(UTC)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def default_period(now: datetime) -> Period:
+    today = local_date(now)
+    return Period(today - timedelta(days=DEFAULT_DAYS - 1), today)
+
+
+def parse_period(start: str | None, end: str | None, now: datetime) -> Period:
+    """A period from `YYYY-MM-DD` strings; the last 30 days when both are missing."""
+    if not start and not end:
+        return default_period(now)
+    fallback = default_period(now)
+    try:
+        first = date.fromisoformat(start) if start else fallback.start
+        last = date.fromisoformat(end) if end else fallback.end
+    except ValueError:
+        raise Invalid("日期格式应为 YYYY-MM-DD", fields={"range": "日期格式不对"}) from None
+    if first > last:
+        raise Invalid("开始日期晚于结束日期", fields={"range": "开始日期晚于结束日期"})
+    if (last - first).days + 1 > MAX_DAYS:
+        raise Invalid("时间范围最长三年", fields={"range": "时间范围最长三年"})
+    return Period(first, last)
+
+
+# ----------------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True)
+class Table:
+    """The records behind one chart."""
+
+    key: str
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The processes a viewer's statistics cover (`everything` skips the filter)."""
+
+    everything: bool
+    processes: dict[int, tuple[str, str, str]]  # id → (key, name, department name)
+
+    def where(self, column: Any) -> ColumnElement[bool]:
+        if self.everything:
+            return literal(value=True)
+        condition: ColumnElement[bool] = column.in_(sorted(self.processes))
+        return condition
+
+    def name(self, process_id: int) -> str:
+        found = self.processes.get(process_id)
+        return found[1] if found else str(process_id)
+
+
+def scope_of(session: Session, person_id: int) -> Scope:
+    """The processes whose statistics the person may see; NotFound for everyone else."""
+    reach = reach_of(session, person_id)
+    if not reach.everywhere and not reach.departments:
+        raise NotFound("页面不存在")
+    query = (
+        select(ProcessDefinition.id, ProcessDefinition.key, ProcessVersion.name, Department.name)
+        .join(Department, Department.id == ProcessDefinition.department_id)
+        .outerjoin(ProcessVersion, ProcessVersion.id == ProcessDefinition.current_version_id)
+    )
+    if not reach.everywhere:
+        query = query.where(ProcessDefinition.department_id.in_(sorted(reach.departments)))
+    processes = {
+        pid: (key, name or key, dept) for pid, key, name, dept in session.execute(query).tuples()
+    }
+    return Scope(everything=reach.everywhere, processes=processes)
+
+
+# ------------------------------------------------------------------------ visits
+
+
+def record_visit(session: Session, process_id: int, person_id: int | None, now: datetime) -> None:
+    """One insert per view of a process page (no reads, no locks)."""
+    session.execute(
+        insert(ProcessVisit).values(process_id=process_id, person_id=person_id, visited_at=now)
+    )
+
+
+def _visits(session: Session, scope: Scope, period: Period) -> Table:
+    rows = session.execute(
+        select(
+            ProcessVisit.process_id,
+            func.count(),
+            func.count(func.distinct(ProcessVisit.person_id)),
+        )
+        .where(
+            scope.where(ProcessVisit.process_id),
+            ProcessVisit.visited_at >= period.start_at,
+            ProcessVisit.visited_at < period.end_at,
+        )
+        .group_by(ProcessVisit.process_id)
+    ).tuples()
+    data = sorted(((scope.name(p), n, people) for p, n, people in rows), key=lambda r: -r[1])
+    return Table("visits", "访问量（按事项）", ("事项", "访问次数", "访问人数"), data)
+
+
+def visit_totals(session: Session, scope: Scope, period: Period) -> tuple[int, int]:
+    """Visits and distinct visitors over the whole scope (a person counts once)."""
+    row = session.execute(
+        select(func.count(), func.count(func.distinct(ProcessVisit.person_id))).where(
+            scope.where(ProcessVisit.process_id),
+            ProcessVisit.visited_at >= period.start_at,
+            ProcessVisit.visited_at < period.end_at,
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+# ------------------------------------------------------------------ applications
+
+
+def _in_period(scope: Scope, period: Period) -> list[ColumnElement[bool]]:
+    return [
+        scope.where(Application.process_id),
+        Application.created_at >= period.start_at,
+        Application.created_at < period.end_at,
+        app_status != AppStatus.DRAFT,
+    ]
+
+
+def _status_counts(scope: Scope, period: Period, group: Any) -> Any:
+    def share(status: AppStatus) -> Any:
+        return func.count(case((app_status == status, 1)))
+
+    return (
+        select(
+            group,
+            func.count(),
+            share(AppStatus.APPROVED),
+            share(AppStatus.REJECTED),
+            func.count(case((app_status.in_([AppStatus.PENDING, AppStatus.RETURNED]), 1))),
+            share(AppStatus.WITHDRAWN),
+        )
+        .where(*_in_period(scope, period))
+        .group_by(group)
+    )
+
+
+def _by_process(session: Session, scope: Scope, period: Period) -> Table:
+    rows = session.execute(_status_counts(scope, period, Application.process_id)).tuples()
+    data = sorted(
+        ((scope.name(p), n, ok, no, open_, gone) for p, n, ok, no, open_, gone in rows),
+        key=lambda r: -r[1],
+    )
+    return Table(
+        "processes",
+        "申请量（按事项）",
+        ("事项", "申请", "通过", "驳回", "办理中", "撤回"),
+        data,
+    )
+
+
+def _by_department(session: Session, scope: Scope, period: Period) -> Table:
+    rows = session.execute(
+        select(Application.department_id, func.count())
+        .where(*_in_period(scope, period))
+        .group_by(Application.department_id)
+    ).tuples()
+    counts = dict(rows)
+    names = dict(
+        session.execute(
+            select(Department.id, Department.name).where(
+                Department.id.in_([d for d in counts if d is not None])
+            )
+        ).tuples()
+    )
+    data = sorted(
+        (
+            (names.get(d, "（未记录）") if d is not None else "（未记录）", n)
+            for d, n in counts.items()
+        ),
+        key=lambda r: -r[1],
+    )
+    return Table("departments", "申请量（按申请人部门）", ("部门", "申请"), data)
+
+
+def _month_expr(session: Session, column: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("Asia/Shanghai", column), "YYYY-MM")
+    return func.strftime("%Y-%m", func.datetime(column, "+8 hours"))
+
+
+def _by_month(session: Session, scope: Scope, period: Period) -> Table:
+    month = _month_expr(session, Application.created_at).label("month")
+    rows = session.execute(
+        select(month, func.count())
+        .where(*_in_period(scope, period))
+        .group_by(month)
+        .order_by(month)
+    ).tuples()
+    return Table("months", "申请量（按月）", ("月份", "申请"), [(m, n) for m, n in rows])
+
+
+def _approval(processes: Table) -> Table:
+    data = []
+    for name, _n, ok, no, _open, _gone in processes.rows:
+        decided = ok + no
+        rate = round(100 * ok / decided, 1) if decided else None
+        data.append((name, decided, ok, rate))
+    return Table("approval", "通过率（按事项）", ("事项", "已决定", "通过", "通过率%"), data)
+
+
+# ------------------------------------------------------------------ handling time
+
+
+def _decided_tasks(scope: Scope, period: Period) -> list[ColumnElement[bool]]:
+    return [
+        *_in_period(scope, period),
+        task_status.in_(DECIDED),
+        Task.decided_at.is_not(None),
+        Task.activated_at.is_not(None),
+    ]
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """`percentile_cont`: linear interpolation between the closest ranks."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    rank = fraction * (len(ordered) - 1)
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _hours(value: float | None) -> float | None:
+    return None if value is None else round(value / 3600, 1)
+
+
+def _handling(session: Session, scope: Scope, period: Period) -> Table:
+    join = Task.application_id == Application.id
+    groups = (Application.process_id, Task.step_index, Task.step_key)
+    rows: list[tuple[Any, ...]]
+    if session.get_bind().dialect.name == "postgresql":
+        seconds = func.extract("epoch", Task.decided_at - Task.activated_at)
+        query = (
+            select(
+                *groups,
+                func.count(),
+                func.percentile_cont(0.5).within_group(seconds),
+                func.percentile_cont(0.9).within_group(seconds),
+            )
+            .select_from(Task)
+            .join(Application, join)
+            .where(*_decided_tasks(scope, period))
+            .group_by(*groups)
+        )
+        rows = [
+            (p, i, k, n, float(med), float(p90))
+            for p, i, k, n, med, p90 in session.execute(query).tuples()
+        ]
+    else:
+        durations: dict[tuple[int, int, str], list[float]] = defaultdict(list)
+        query = (
+            select(*groups, Task.activated_at, Task.decided_at)
+            .select_from(Task)
+            .join(Application, join)
+            .where(*_decided_tasks(scope, period))
+        )
+        for p, i, k, began, ended in session.execute(query).tuples():
+            assert began is not None
+            assert ended is not None
+            durations[(p, i, k)].append((ended - began).total_seconds())
+        rows = [
+            (p, i, k, len(v), percentile(v, 0.5), percentile(v, 0.9))
+            for (p, i, k), v in durations.items()
+        ]
+    data = [
+        (scope.name(p), i + 1, k, n, _hours(med), _hours(p90))
+        for p, i, k, n, med, p90 in sorted(rows, key=lambda r: (scope.name(r[0]), r[1]))
+    ]
+    return Table(
+        "handling",
+        "办理用时（按步骤，小时）",
+        ("事项", "步骤序号", "步骤", "已办件数", "中位数", "90%分位"),
+        data,
+    )
+
+
+def _overdue(session: Session, scope: Scope, period: Period, now: datetime) -> Table:
+    late = or_(
+        and_(Task.decided_at.is_not(None), Task.decided_at > Task.due_at),
+        and_(task_status == TaskStatus.PENDING, Task.due_at < now),
+    )
+    groups = (Application.process_id, Task.step_index, Task.step_key)
+    rows = session.execute(
+        select(
+            *groups,
+            func.count(),
+            func.count(case((late, 1))),
+            func.count(case((and_(task_status == TaskStatus.PENDING, Task.due_at < now), 1))),
+        )
+        .select_from(Task)
+        .join(Application, Task.application_id == Application.id)
+        .where(*_in_period(scope, period), Task.due_at.is_not(None))
+        .group_by(*groups)
+    ).tuples()
+    data = [
+        (scope.name(p), i + 1, k, n, late_n, open_late)
+        for p, i, k, n, late_n, open_late in sorted(rows, key=lambda r: (scope.name(r[0]), r[1]))
+    ]
+    return Table(
+        "overdue",
+        "超时（按步骤）",
+        ("事项", "步骤序号", "步骤", "有时限的待办", "超时", "其中仍未处理"),
+        data,
+    )
+
+
+def _backlog(session: Session, scope: Scope) -> Table:
+    """Reviewers with the most pending tasks now (the range does not apply: it is today's)."""
+    count = func.count().label("n")
+    rows = session.execute(
+        select(Task.assignee_id, count, func.min(Task.activated_at))
+        .join(Application, Task.application_id == Application.id)
+        .where(task_status == TaskStatus.PENDING, scope.where(Application.process_id))
+        .group_by(Task.assignee_id)
+        .order_by(count.desc(), Task.assignee_id)
+        .limit(BACKLOG_ROWS)
+    ).tuples()
+    found = list(rows)
+    people = dict(
+        session.execute(
+            select(Person.id, Person.name).where(Person.id.in_([r[0] for r in found]))
+        ).tuples()
+    )
+    data = [
+        (people.get(pid, str(pid)), n, local_date(oldest).isoformat() if oldest else "")
+        for pid, n, oldest in found
+    ]
+    return Table("backlog", "审批人待办积压（当前）", ("审批人", "待办", "最早一件始于"), data)
+
+
+# ------------------------------------------------------------------------ report
+
+
+@dataclass(frozen=True)
+class Totals:
+    visits: int
+    visitors: int
+    applications: int
+    approved: int
+    rejected: int
+    in_progress: int
+
+    @property
+    def approval_rate(self) -> float | None:
+        decided = self.approved + self.rejected
+        return round(100 * self.approved / decided, 1) if decided else None
+
+
+@dataclass(frozen=True)
+class Report:
+    period: Period
+    scope: Scope
+    totals: Totals
+    tables: dict[str, Table]
+
+
+CHARTS: tuple[str, ...] = (
+    "months",
+    "processes",
+    "approval",
+    "departments",
+    "visits",
+    "handling",
+    "overdue",
+    "backlog",
+)
+
+
+def _builders(
+    session: Session, scope: Scope, period: Period, now: datetime
+) -> dict[str, Callable[[], Table]]:
+    return {
+        "months": lambda: _by_month(session, scope, period),
+        "processes": lambda: _by_process(session, scope, period),
+        "approval": lambda: _approval(_by_process(session, scope, period)),
+        "departments": lambda: _by_department(session, scope, period),
+        "visits": lambda: _visits(session, scope, period),
+        "handling": lambda: _handling(session, scope, period),
+        "overdue": lambda: _overdue(session, scope, period, now),
+        "backlog": lambda: _backlog(session, scope),
+    }
+
+
+def report(session: Session, person_id: int, period: Period, now: datetime) -> Report:
+    """Every chart's records for the person's scope over the period."""
+    scope = scope_of(session, person_id)
+    build = _builders(session, scope, period, now)
+    tables = {key: build[key]() for key in CHARTS if key != "approval"}
+    tables["approval"] = _approval(tables["processes"])
+    visits, visitors = visit_totals(session, scope, period)
+    rows = tables["processes"].rows
+    totals = Totals(
+        visits=visits,
+        visitors=visitors,
+        applications=sum(r[1] for r in rows),
+        approved=sum(r[2] for r in rows),
+        rejected=sum(r[3] for r in rows),
+        in_progress=sum(r[4] for r in rows),
+    )
+    return Report(period=period, scope=scope, totals=totals, tables=tables)
+
+
+def chart_table(
+    session: Session, person_id: int, chart: str, period: Period, now: datetime
+) -> Table:
+    """One chart's records (for its export)."""
+    if chart not in CHARTS:
+        raise NotFound("没有这个图表")
+    scope = scope_of(session, person_id)
+    return _builders(session, scope, period, now)[chart]()
+
+
+# ------------------------------------------------------------------------ export
+
+
+def _cells(row: Iterable[Any]) -> list[Any]:
+    return ["" if v is None else v for v in row]
+
+
+def _safe_text(value: Any) -> Any:
+    """Spreadsheet formula injection: text starting like a formula is kept as text."""
+    if isinstance(value, str) and value[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        return "'" + value
+    return value
+
+
+def to_csv(table: Table) -> bytes:
+    """UTF-8 with a BOM, so Excel opens the Chinese headers correctly."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow([_safe_text(v) for v in _cells(row)])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def to_xlsx(table: Table) -> bytes:
+    from openpyxl import Workbook  # noqa: PLC0415 - loaded only when someone exports
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = table.key
+    sheet.append(list(table.columns))
+    for row in table.rows:
+        sheet.append([_safe_text(v) for v in _cells(row)])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
