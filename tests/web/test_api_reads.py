@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from hall.models import Notification, Task
+from hall.models import ActionLog, Notification, Task
 from hall.states import fire
 from tests import factories
 from tests.web.conftest import comment, decide, follow, make_application, notify
@@ -361,3 +361,24 @@ def test_someone_elses_notification_is_404_and_stays_unread(api, school, session
     assert response.status_code == 404
     session.expire_all()
     assert session.get(Notification, notice).read_at is None
+
+
+def test_a_delegate_who_acted_sees_the_application(api, school, session):
+    app = make_application(session, school.leave, school.alice, reviewer=school.bob)
+    path = f"/api/v1/applications/{app.id}"
+    assert api.get(path, school.dave).status_code == 404
+    task = session.scalar(select(Task).where(Task.application_id == app.id))
+    task.acted_by_id = school.dave.id
+    decide(session, task)
+    body = api.get(path, school.dave).json
+    assert body["tasks"][0]["acted_by"] == {"userid": "dave", "name": "赵老师"}
+    assert body["tasks"][0]["assignee"]["userid"] == "bob"
+
+
+def test_system_entries_have_no_actor(api, school, session):
+    app = make_application(session, school.leave, school.alice, reviewer=school.bob)
+    session.add(ActionLog(application_id=app.id, action="remind", step_index=0))
+    session.commit()
+    last = api.get(f"/api/v1/applications/{app.id}", school.alice).json["timeline"][-1]
+    assert (last["action"], last["actor"]) == ("remind", None)
+    assert last["step"] == {"index": 0, "key": "head", "name": "负责人审批"}
