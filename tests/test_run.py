@@ -29,6 +29,7 @@ from hall.db import Database, make_engine
 from hall.models import ApiToken, Person
 from hall.tokens import create_token
 from tests.conftest import PG_URL, REDIS_URL
+from web.runner import Children, RunError, start_embedded_redis
 
 HALL = Path(sys.executable).with_name("hall")
 READY_TIMEOUT = 40.0
@@ -310,3 +311,29 @@ def test_hall_run_on_postgresql_and_an_external_redis(
     assert redis_conn.keys("rq:worker:*")
 
     assert_stops_cleanly(running)
+
+
+def test_embedded_redis_in_a_deep_var_dir_keeps_its_data_and_cleans_up(tmp_path: Path) -> None:
+    var_dir = tmp_path / ("d" * 60) / ("e" * 60)
+    children = Children()
+    try:
+        url = start_embedded_redis(children, var_dir)
+        sock = Path(url.removeprefix("unix://"))
+        assert len(os.fsencode(sock)) <= 100
+        with redis.Redis.from_url(url) as client:
+            client.set("kept", "1")
+        # One var/ has one Redis: a second hall on the same directory is refused.
+        with pytest.raises(RunError, match="另一个 `hall run` 正在使用"):
+            start_embedded_redis(Children(), var_dir)
+    finally:
+        children.stop()
+
+    assert [c.process.returncode for c in children.items] == [0]
+    assert not sock.parent.exists()
+    assert (var_dir / "redis" / "dump.rdb").is_file()  # saved on SIGTERM, loaded next time
+    again = Children()
+    try:
+        with redis.Redis.from_url(start_embedded_redis(again, var_dir)) as client:
+            assert client.get("kept") == b"1"
+    finally:
+        again.stop()

