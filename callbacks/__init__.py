@@ -9,13 +9,12 @@ from __future__ import annotations
 from flask import Flask
 from redis import Redis
 
+from callbacks.service import CallbackService
+from callbacks.views import bp
 from config import SettingsError
 
 
 def init_app(app: Flask) -> None:
-    from callbacks.service import CallbackService  # noqa: PLC0415 - keeps `import callbacks` light
-    from callbacks.views import bp  # noqa: PLC0415
-
     def redis_conn() -> Redis:
         connection: Redis | None = app.extensions.get("hall.redis")
         if connection is None:
