@@ -11,6 +11,7 @@ import click
 
 from config import Settings, SettingsError, load_settings
 from config.logging import configure_logging
+from sync.cli import install as install_sync
 from web.runner import RunError, RunOptions, run_hall
 from web.worker import run_worker
 
@@ -74,6 +75,7 @@ def build_cli() -> click.Group:
     group: click.Group = core.cli
     group.add_command(run_command)
     group.add_command(worker_command)
+    install_sync(group)  # `hall sync …`, and `hall demo` also fills the staging tables
     return group
 
 

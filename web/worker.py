@@ -28,6 +28,7 @@ from hall.channels import ChannelRegistry, InAppChannel, LogChannel
 from hall.clock import Clock, SystemClock
 from hall.db import Database
 from hall.relay import Relay
+from sync import jobs as sync_jobs
 
 log = logging.getLogger("hall.worker")
 
@@ -142,6 +143,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
         context = jobs.JobContext(
             db=db, channels=channels, max_attempts=settings.delivery_max_attempts
         )
+        sync_jobs.bind(sync_jobs.SyncContext(db=db, settings=settings, redis=connection))
         with jobs.bound(context):
             log.info("worker starting: queue %r, channels %s", QUEUE_NAME, channels.names)
             if burst:
@@ -155,6 +157,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
                 daemon=True,
             )
             loop.start()
+            sync_jobs.arm(queue, settings.sync_cron)  # the nightly sync, re-armed by each run
             try:
                 worker.work(with_scheduler=True)
             finally:
