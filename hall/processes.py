@@ -71,6 +71,7 @@ def refresh_scope(session: Session, process: ProcessDefinition, spec: ProcessSpe
         seen.add(dept_id)
         stack.extend(children.get(dept_id, ()))
     session.add_all(ProcessScope(process_id=process.id, department_id=d) for d in sorted(seen))
+    session.flush()
 
 
 def version_spec(version: ProcessVersion) -> ProcessSpec:
