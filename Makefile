@@ -15,9 +15,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml $(PACKAGES)
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(PACKAGES) node_modules/.package-lock.json
 	$(BIN)/pip install -q -e .
 	touch $@
+
+# The web view's front-end libraries (weui, htmx, ...), served from node_modules.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
 
 $(VENV)/.test-installed: $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[test]'
@@ -37,6 +41,7 @@ lint: install-test
 
 # Real PostgreSQL and Redis: HALL_TEST_DATABASE_URL, HALL_TEST_REDIS_URL (tests/conftest.py).
 test: install-test
+	tests/e2e/ensure_browser.sh
 	$(BIN)/pytest
 
 bench: install-test

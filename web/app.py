@@ -13,6 +13,7 @@ from config import Settings, load_settings
 from hall.db import Database
 from web.api import init_app as init_api
 from web.auth import init_app as init_auth
+from web.views import init_app as init_views
 from wework import sandbox as wecom_sandbox
 
 
@@ -50,6 +51,7 @@ def create_app(
     init_api(app)
     init_auth(app, settings=settings, db=db, redis=redis)
     init_callbacks(app)
+    init_views(app)
     if settings.sandbox:
         wecom_sandbox.init_app(app)
     return app

@@ -1,0 +1,131 @@
+"""My applications (with status filters), the application page (form, attachments, flow
+diagram, history, comments; withdraw, urge, comment; the reviewer's decision panel), and
+the printable approval record with its verification QR code."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+import segno
+from flask import Response, flash, redirect, request, url_for
+from markupsafe import Markup
+from werkzeug.wrappers import Response as BaseResponse
+
+from hall import queries
+from hall.errors import HallError, NotFound
+from hall.states import AppStatus
+from web.i18n import gettext
+from web.views import present, reads, records
+from web.views.common import (
+    clock,
+    db,
+    flash_error,
+    hall,
+    not_found_page,
+    page,
+    page_blueprint,
+    person_id,
+)
+
+bp = page_blueprint("applications", __name__)
+
+STATUS_FILTERS = ("draft", "pending", "returned", "approved", "rejected", "withdrawn")
+PER_PAGE = 20
+
+
+@bp.get("/applications")
+def mine() -> Response:
+    status_arg = request.args.get("status", "")
+    status = AppStatus(status_arg) if status_arg in STATUS_FILTERS else None
+    page_no = min(max(request.args.get("page", 1, type=int) or 1, 1), queries.MAX_PAGE)
+    with db().reader() as s:
+        found = queries.my_applications(
+            s, person_id(), page=page_no, per_page=PER_PAGE, status=status
+        )
+
+    def url_args(n: int) -> str:
+        return urlencode({"status": status_arg, "page": n} if status else {"page": n})
+
+    return page(
+        "hall/applications.html",
+        found=found,
+        status=status.value if status else "",
+        filters=STATUS_FILTERS,
+        url_args=url_args,
+    )
+
+
+def _detail_context(application_id: int) -> dict[str, Any]:
+    with db().reader() as s:
+        detail = queries.application_detail(s, person_id(), application_id)
+        spec = reads.version_spec_of(s, application_id)
+        attachments = reads.application_attachments(s, application_id)
+        my_task = next((t for t in detail.tasks if t.id == detail.my_task_id), None)
+    step = spec.flow[my_task.step.index] if my_task is not None else None
+    return {
+        "detail": detail,
+        "spec": spec,
+        "attachments": attachments,
+        "flow": present.flow_view(detail),
+        "timeline": present.timeline(detail),
+        "my_task": my_task,
+        "my_step": step,
+        "earlier_steps": [s for s in detail.flow if my_task and s.index < my_task.step.index],
+        "idempotency_key": uuid.uuid4().hex,
+        "now": clock().now(),
+    }
+
+
+@bp.get("/applications/<int:application_id>")
+def detail(application_id: int) -> Response:
+    try:
+        context = _detail_context(application_id)
+    except NotFound:
+        return not_found_page()
+    return page("hall/application.html", values={}, errors={}, files={}, people={}, **context)
+
+
+def _command(application_id: int, run: Any) -> BaseResponse:
+    try:
+        result = run()
+    except NotFound:
+        return not_found_page()
+    except HallError as exc:
+        flash_error(exc)
+    else:
+        flash(gettext(result.message), "success")
+    return redirect(url_for("applications.detail", application_id=application_id))
+
+
+@bp.post("/applications/<int:application_id>/withdraw")
+def withdraw(application_id: int) -> BaseResponse:
+    comment = request.form.get("comment", "").strip() or None
+    return _command(
+        application_id, lambda: hall().withdraw(person_id(), application_id, comment=comment)
+    )
+
+
+@bp.post("/applications/<int:application_id>/urge")
+def urge(application_id: int) -> BaseResponse:
+    return _command(application_id, lambda: hall().urge(person_id(), application_id))
+
+
+@bp.post("/applications/<int:application_id>/comment")
+def comment(application_id: int) -> BaseResponse:
+    body = request.form.get("body", "")
+    return _command(application_id, lambda: hall().comment(person_id(), application_id, body))
+
+
+@bp.get("/applications/<int:application_id>/record")
+def record(application_id: int) -> Response:
+    """The printable approval record; its QR code lets anyone check a copy's status."""
+    try:
+        context = _detail_context(application_id)
+    except NotFound:
+        return not_found_page()
+    detail_: queries.ApplicationDetail = context["detail"]
+    url = records.verify_url(detail_)
+    svg = segno.make(url, error="m").svg_inline(scale=3, dark="#111", border=2)
+    return page("hall/record.html", verify_url=url, qr=Markup(svg), **context)  # noqa: S704 - our own SVG

@@ -1,0 +1,166 @@
+"""Applying: the form page of a process (new, a draft, or a returned application), save as
+draft, submit and resubmit. A refused form comes back with every value the person typed
+and each problem next to its field."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Response, flash, redirect, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from hall import queries
+from hall.definitions import FormField
+from hall.errors import Conflict, HallError, Invalid, NotFound
+from hall.states import AppStatus
+from web.i18n import gettext
+from web.views import reads
+from web.views.common import (
+    db,
+    flash_error,
+    hall,
+    invalid_fields,
+    not_found_page,
+    page,
+    page_blueprint,
+    person_id,
+)
+from web.views.formdata import attachment_ids_in, person_userids_in, read_form
+
+bp = page_blueprint("apply", __name__)
+
+EDITABLE = frozenset({AppStatus.DRAFT, AppStatus.RETURNED})
+
+
+def _render(
+    process: queries.ProcessDetail,
+    fields: list[FormField],
+    values: dict[str, Any],
+    *,
+    errors: dict[str, str] | None = None,
+    application: queries.ApplicationDetail | None = None,
+    status: int = 200,
+) -> Response:
+    with db().reader() as s:
+        files = reads.attachment_names(s, attachment_ids_in(fields, values))
+        people = reads.person_labels(s, person_userids_in(fields, values))
+    returned = None
+    if application is not None and application.status == AppStatus.RETURNED:
+        returned = next((e for e in reversed(application.timeline) if e.action == "return"), None)
+    return page(
+        "hall/apply.html",
+        status,
+        process=process,
+        fields=fields,
+        values=values,
+        errors=errors or {},
+        files=files,
+        people=people,
+        application=application,
+        returned=returned,
+        idempotency_key=uuid.uuid4().hex,
+    )
+
+
+@bp.get("/processes/<key>")
+def form(key: str) -> Response:
+    try:
+        with db().reader() as s:
+            process = queries.process_detail(s, person_id(), key)
+    except NotFound:
+        return not_found_page()
+    return _render(process, process.form, dict(process.prefill))
+
+
+def _editable(application_id: int) -> tuple[queries.ProcessDetail, list[FormField], Any]:
+    """The process, form fields and detail of one of my drafts or returned applications."""
+    with db().reader() as s:
+        detail = queries.application_detail(s, person_id(), application_id)
+        if not detail.is_applicant or detail.status not in EDITABLE:
+            raise NotFound("申请不存在")
+        if detail.status == AppStatus.DRAFT:
+            process = queries.process_detail(s, person_id(), detail.process.key)
+            return process, process.form, detail
+        process = queries.process_detail(s, person_id(), detail.process.key)
+        spec = reads.version_spec_of(s, application_id)
+        return process, list(spec.form), detail
+
+
+@bp.get("/applications/<int:application_id>/edit")
+def edit(application_id: int) -> Response:
+    try:
+        process, fields, detail = _editable(application_id)
+    except NotFound:
+        return not_found_page()
+    return _render(process, fields, dict(detail.form), application=detail)
+
+
+@bp.post("/processes/<key>/apply")
+def apply(key: str) -> Response | BaseResponse:
+    """Save a draft or submit (a new application, or one of my drafts)."""
+    draft_id = request.form.get("application_id", type=int)
+    draft = request.form.get("action") == "draft"
+    try:
+        with db().reader() as s:
+            process = queries.process_detail(s, person_id(), key)
+            application = queries.application_detail(s, person_id(), draft_id) if draft_id else None
+    except NotFound:
+        return not_found_page()
+    values = read_form(process.form, request.form)
+    try:
+        if draft:
+            result = hall().save_draft(person_id(), key, values, application_id=draft_id)
+        else:
+            result = hall().submit(
+                person_id(),
+                key,
+                values,
+                application_id=draft_id,
+                idempotency_key=request.form.get("idempotency_key") or None,
+            )
+    except Invalid as exc:
+        return _render(
+            process,
+            process.form,
+            values,
+            errors=invalid_fields(exc),
+            application=application,
+            status=422,
+        )
+    except NotFound:
+        return not_found_page()
+    except Conflict as exc:
+        flash_error(exc)
+        return redirect(url_for("applications.mine"))
+    flash(gettext(result.message), "success")
+    if draft:
+        return redirect(url_for("apply.edit", application_id=result.application_id))
+    return redirect(url_for("applications.detail", application_id=result.application_id))
+
+
+@bp.post("/applications/<int:application_id>/resubmit")
+def resubmit(application_id: int) -> Response | BaseResponse:
+    try:
+        process, fields, detail = _editable(application_id)
+    except NotFound:
+        return not_found_page()
+    values = read_form(fields, request.form)
+    try:
+        result = hall().resubmit(
+            person_id(),
+            application_id,
+            values,
+            idempotency_key=request.form.get("idempotency_key") or None,
+        )
+    except Invalid as exc:
+        return _render(
+            process, fields, values, errors=invalid_fields(exc), application=detail, status=422
+        )
+    except NotFound:
+        return not_found_page()
+    except HallError as exc:
+        flash_error(exc)
+        return redirect(url_for("applications.detail", application_id=application_id))
+    flash(gettext(result.message), "success")
+    return redirect(url_for("applications.detail", application_id=result.application_id))

@@ -1,0 +1,132 @@
+"""How read models are shown: the flow diagram's step states, timeline wording, waiting
+times, masked names. Pure functions of `hall.queries` read models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hall.queries import ApplicationDetail, TaskOut, TimelineEntry
+from hall.states import AppStatus, TaskStatus
+from web.i18n import gettext
+
+# What each logged action is called on the page (zh_CN message ids); others are hidden.
+ACTION_LABELS: dict[str, str] = {
+    "save_draft": "保存了草稿",
+    "submit": "提交了申请",
+    "resubmit": "重新提交了申请",
+    "approve": "同意",
+    "reject": "驳回",
+    "return": "退回",
+    "transfer": "转交",
+    "add_signer": "加签",
+    "withdraw": "撤回了申请",
+    "urge": "催办了",
+    "comment": "评论了",
+    "cc": "抄送",
+    "auto_pass": "自动通过",
+    "notify": "已报备",
+    "approved": "已通过",
+    "rejected": "已驳回",
+    "returned": "退回修改",
+}
+
+KIND_LABELS = {"approval": "审批", "notify": "报备", "handle": "办理环节", "consent": "确认"}
+
+PASSED = frozenset({TaskStatus.APPROVED, TaskStatus.NOTIFIED})
+FAILED = frozenset({TaskStatus.REJECTED, TaskStatus.RETURNED})
+
+
+@dataclass(frozen=True)
+class StepView:
+    index: int
+    name: str
+    kind: str
+    state: str  # passed, current, skipped, failed, pending
+    people: list[str]
+    conditional: bool
+
+    @property
+    def state_label(self) -> str:
+        return gettext(
+            {
+                "passed": "已通过的环节",
+                "current": "当前环节",
+                "skipped": "已跳过",
+                "failed": "未通过",
+                "pending": "未开始",
+            }[self.state]
+        )
+
+
+def _step_state(
+    detail: ApplicationDetail, index: int, tasks: list[TaskOut], skipped_steps: set[int]
+) -> str:
+    step = detail.current_step
+    if detail.status == AppStatus.PENDING and step is not None and step.index == index:
+        return "current"
+    if tasks:
+        statuses = {t.status for t in tasks}
+        if statuses & FAILED:
+            return "failed"
+        if statuses & PASSED:
+            return "passed"
+        if statuses <= {TaskStatus.SKIPPED}:
+            return "skipped"
+        if statuses & {TaskStatus.PENDING, TaskStatus.WAITING}:
+            return "current"
+        return "pending"
+    return "skipped" if index in skipped_steps else "pending"
+
+
+def flow_view(detail: ApplicationDetail) -> list[StepView]:
+    """Each step of the application's flow with its state in the latest round."""
+    skipped_steps = {
+        e.step.index for e in detail.timeline if e.action == "skip_step" and e.step is not None
+    }
+    views = []
+    for step in detail.flow:
+        mine = [t for t in detail.tasks if t.step.index == step.index]
+        latest = max((t.round for t in mine), default=0)
+        current = [t for t in mine if t.round == latest]
+        people = list(dict.fromkeys(t.assignee.name for t in current))
+        views.append(
+            StepView(
+                index=step.index,
+                name=step.name,
+                kind=gettext(KIND_LABELS.get(step.kind, step.kind)),
+                state=_step_state(detail, step.index, current, skipped_steps),
+                people=people,
+                conditional=step.conditional,
+            )
+        )
+    return views
+
+
+def timeline(detail: ApplicationDetail) -> list[TimelineEntry]:
+    """The entries people read: who did what, when, with their comment."""
+    return [e for e in detail.timeline if e.action in ACTION_LABELS]
+
+
+def action_label(action: str) -> str:
+    return gettext(ACTION_LABELS.get(action, action))
+
+
+def waiting(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return ""
+    delta = max(now - since, timedelta(0))
+    if delta < timedelta(hours=1):
+        return gettext("{n}分钟", n=max(1, int(delta.total_seconds() // 60)))
+    if delta < timedelta(days=1):
+        return gettext("{n}小时", n=int(delta.total_seconds() // 3600))
+    return gettext("{n}天", n=delta.days)
+
+
+def mask_name(name: str) -> str:
+    """王小丽 → 王*丽, 李明 → 李*, Alice → A***e."""
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]

@@ -1,0 +1,172 @@
+"""Small reads the pages need beyond `hall.queries`: frequently used services, the people
+picker, delegations. Each takes a session and the viewer's id and returns plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from hall.definitions import ProcessSpec, parse_spec
+from hall.errors import NotFound
+from hall.models import (
+    Application,
+    Attachment,
+    Delegation,
+    Department,
+    Person,
+    PersonStatus,
+    ProcessDefinition,
+    Task,
+)
+
+PICKER_LIMIT = 10
+PICKER_MIN_CHARS = 1
+PICKER_MAX_CHARS = 32
+
+
+def frequent_process_keys(session: Session, person_id: int, limit: int = 6) -> list[str]:
+    """The keys of the processes the person applied for most (drafts included)."""
+    rows = session.execute(
+        select(ProcessDefinition.key, func.count(Application.id).label("n"))
+        .join(ProcessDefinition, ProcessDefinition.id == Application.process_id)
+        .where(Application.applicant_id == person_id)
+        .group_by(ProcessDefinition.key)
+        .order_by(func.count(Application.id).desc(), ProcessDefinition.key)
+        .limit(limit)
+    )
+    return [key for key, _n in rows]
+
+
+@dataclass(frozen=True)
+class PersonHit:
+    userid: str
+    name: str
+    department: str | None
+
+    @property
+    def label(self) -> str:
+        where = f" · {self.department}" if self.department else ""
+        return f"{self.name}（{self.userid}）{where}"
+
+
+def search_people(session: Session, text: str, *, exclude_id: int | None = None) -> list[PersonHit]:
+    """Active people by name (contains) or number/userid (prefix), for the person picker."""
+    needle = text.strip()[:PICKER_MAX_CHARS]
+    if len(needle) < PICKER_MIN_CHARS:
+        return []
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    stmt = (
+        select(Person.userid, Person.name, Department.name)
+        .outerjoin(Department, Department.id == Person.department_id)
+        .where(
+            Person.status == PersonStatus.ACTIVE,
+            or_(
+                Person.name.like(f"%{escaped}%", escape="\\"),
+                Person.userid.like(f"{escaped}%", escape="\\"),
+                Person.number.like(f"{escaped}%", escape="\\"),
+            ),
+        )
+        .order_by(Person.name, Person.userid)
+        .limit(PICKER_LIMIT)
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(Person.id != exclude_id)
+    return [PersonHit(u, n, d) for u, n, d in session.execute(stmt)]
+
+
+def person_labels(session: Session, userids: list[str]) -> dict[str, str]:
+    """userid → "name（userid）" for showing picked people again."""
+    wanted = [u for u in userids if isinstance(u, str) and u]
+    if not wanted:
+        return {}
+    rows = session.execute(select(Person.userid, Person.name).where(Person.userid.in_(wanted)))
+    return {u: f"{n}（{u}）" for u, n in rows}
+
+
+@dataclass(frozen=True)
+class DelegationRow:
+    id: int
+    delegator: str
+    delegate: str
+    start_date: date
+    end_date: date
+    state: str  # active, scheduled, expired, revoked
+    mine: bool  # the viewer is the delegator
+
+
+def delegations(session: Session, person_id: int, today: date) -> list[DelegationRow]:
+    """The person's delegations, given and received, newest first."""
+    giver = aliased(Person)
+    taker = aliased(Person)
+    rows = session.execute(
+        select(Delegation, giver.name, taker.name)
+        .join(giver, giver.id == Delegation.delegator_id)
+        .join(taker, taker.id == Delegation.delegate_id)
+        .where(or_(Delegation.delegator_id == person_id, Delegation.delegate_id == person_id))
+        .order_by(Delegation.start_date.desc(), Delegation.id.desc())
+        .limit(100)
+    )
+    result = []
+    for row, giver_name, taker_name in rows:
+        if row.revoked_at is not None:
+            state = "revoked"
+        elif row.end_date < today:
+            state = "expired"
+        elif row.start_date > today:
+            state = "scheduled"
+        else:
+            state = "active"
+        result.append(
+            DelegationRow(
+                id=row.id,
+                delegator=giver_name,
+                delegate=taker_name,
+                start_date=row.start_date,
+                end_date=row.end_date,
+                state=state,
+                mine=row.delegator_id == person_id,
+            )
+        )
+    return result
+
+
+def version_spec_of(session: Session, application_id: int) -> ProcessSpec:
+    """The spec of the version an application runs on (call after the access check)."""
+    app = session.get(Application, application_id)
+    if app is None:
+        raise NotFound("办件不存在", application_id=application_id)
+    return parse_spec(app.version.spec)
+
+
+def attachment_names(session: Session, ids: list[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Attachment.id, Attachment.filename).where(Attachment.id.in_(ids)))
+    return dict(rows.tuples())
+
+
+@dataclass(frozen=True)
+class AttachmentRow:
+    id: int
+    field_key: str | None
+    filename: str
+    size: int
+
+
+def application_attachments(session: Session, application_id: int) -> list[AttachmentRow]:
+    rows = session.scalars(
+        select(Attachment)
+        .where(Attachment.application_id == application_id)
+        .order_by(Attachment.id)
+    )
+    return [AttachmentRow(a.id, a.field_key, a.filename, a.size) for a in rows]
+
+
+def task_step_index(session: Session, task_id: int) -> int:
+    index = session.scalar(select(Task.step_index).where(Task.id == task_id))
+    if index is None:
+        raise NotFound("待办不存在", task_id=task_id)
+    return index

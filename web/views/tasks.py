@@ -1,0 +1,169 @@
+"""Reviewers: 待办 / 已办 lists (longest waiting first, overdue marked), one decision from
+the application page, and batch approval of exactly the selected tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from flask import Response, flash, redirect, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from hall import queries
+from hall.errors import AlreadyDecided, HallError, Invalid, NotFound
+from hall.services import Decision
+from web.i18n import gettext
+from web.views import present, reads
+from web.views.common import (
+    clock,
+    db,
+    flash_error,
+    hall,
+    not_found_page,
+    page,
+    page_blueprint,
+    person_id,
+)
+from web.views.formdata import read_form
+
+bp = page_blueprint("tasks", __name__)
+
+PER_PAGE = 50
+BATCH_MAX = 100
+ACTIONS = ("approve", "reject", "return", "transfer", "add_signer")
+
+
+def _list(state: Literal["todo", "done"]) -> Response:
+    page_no = min(max(request.args.get("page", 1, type=int) or 1, 1), queries.MAX_PAGE)
+    with db().reader() as s:
+        found = queries.my_tasks(s, person_id(), state=state, page=page_no, per_page=PER_PAGE)
+        done_total = (
+            found.total
+            if state == "done"
+            else queries.my_tasks(s, person_id(), state="done", per_page=1).total
+        )
+    now = clock().now()
+    return page(
+        "hall/tasks.html",
+        state=state,
+        found=found,
+        done_total=done_total,
+        now=now,
+        waiting=present.waiting,
+        url_args=lambda n: urlencode({"page": n}),
+    )
+
+
+@bp.get("/tasks")
+def todo() -> Response:
+    return _list("todo")
+
+
+@bp.get("/tasks/done")
+def done() -> Response:
+    return _list("done")
+
+
+def _decision(task_id: int) -> Decision:
+    action = request.form.get("action", "")
+    if action not in ACTIONS:
+        raise Invalid("未知的操作", fields={"action": "未知的操作"})
+    result = None
+    if action in {"approve", "add_signer"}:
+        with db().reader() as s:
+            application_id = queries.task_application_id(s, person_id(), task_id)
+            spec = reads.version_spec_of(s, application_id)
+            index = reads.task_step_index(s, task_id)
+        step = spec.flow[index]
+        if step.result_fields:
+            result = read_form(step.result_fields, request.form, prefix="result.")
+    target = request.form.get(f"target_{action}", "").strip() or None
+    return Decision(
+        action=action,  # type: ignore[arg-type]
+        comment=request.form.get("comment", "").strip() or None,
+        return_to=request.form.get("return_to") or None,
+        target_userid=target,
+        position="before" if request.form.get("position") == "before" else "after",
+        result=result,
+    )
+
+
+@bp.post("/tasks/<int:task_id>/decide")
+def decide(task_id: int) -> BaseResponse:
+    try:
+        with db().reader() as s:
+            application_id = queries.task_application_id(s, person_id(), task_id)
+        decision = _decision(task_id)
+        result = hall().decide(
+            person_id(),
+            task_id,
+            decision,
+            idempotency_key=request.form.get("idempotency_key") or None,
+        )
+    except NotFound:
+        return not_found_page()
+    except HallError as exc:
+        flash_error(exc)
+        return redirect(url_for("applications.detail", application_id=application_id))
+    flash(gettext(result.message), "success")
+    return redirect(url_for("applications.detail", application_id=application_id))
+
+
+@dataclass
+class BatchOutcome:
+    approved: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def _selected() -> list[int]:
+    ids: list[int] = []
+    for raw in request.form.getlist("task_id")[:BATCH_MAX]:
+        if raw.isdigit() and len(raw) < 19 and int(raw) not in ids:
+            ids.append(int(raw))
+    return ids
+
+
+@bp.post("/tasks/batch")
+def batch() -> BaseResponse:
+    """同意 exactly the selected tasks, each through Hall.decide with its own key."""
+    ids = _selected()
+    if not ids:
+        flash(gettext("请先选择要同意的待办"), "error")
+        return redirect(url_for("tasks.todo"))
+    batch_key = request.form.get("batch_key", "")[:64] or "batch"
+    comment = request.form.get("comment", "").strip() or None
+    outcome = BatchOutcome()
+    for task_id in ids:
+        label = f"#{task_id}"
+        try:
+            result = hall().decide(
+                person_id(),
+                task_id,
+                Decision(action="approve", comment=comment),
+                idempotency_key=f"web-batch:{batch_key}:{task_id}",
+            )
+        except AlreadyDecided:
+            outcome.already.append(label)
+        except HallError as exc:
+            outcome.failed.append(
+                f"{label} {exc.message if not isinstance(exc, NotFound) else gettext('未找到')}"
+            )
+        else:
+            outcome.approved.append(result.serial)
+    _flash_outcome(outcome)
+    return redirect(url_for("tasks.todo"))
+
+
+def _flash_outcome(outcome: BatchOutcome) -> None:
+    if outcome.approved:
+        flash(
+            gettext("已同意 {n} 件", n=len(outcome.approved)) + "：" + "、".join(outcome.approved),
+            "success",
+        )
+    if outcome.already:
+        flash(gettext("{n} 件已被处理过", n=len(outcome.already)), "warning")
+    if outcome.failed:
+        detail: Any = "；".join(outcome.failed)
+        flash(gettext("{n} 件未能处理：{detail}", n=len(outcome.failed), detail=detail), "error")
