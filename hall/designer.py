@@ -393,6 +393,15 @@ class PublishResult:
 
 
 @dataclass(frozen=True)
+class AdminGrant:
+    id: int
+    userid: str
+    name: str
+    department_code: str
+    department_name: str
+
+
+@dataclass(frozen=True)
 class StepPreview:
     """Who a step would reach for the chosen applicant and sample form."""
 
@@ -419,7 +428,7 @@ def _versions(session: Session, process: ProcessDefinition) -> list[VersionUse]:
             select(Application.version_id, func.count())
             .where(Application.process_id == process.id)
             .group_by(Application.version_id)
-        ).tuples()
+        ).all()
     )
     running = dict(
         session.execute(
@@ -429,7 +438,7 @@ def _versions(session: Session, process: ProcessDefinition) -> list[VersionUse]:
                 Application.__table__.c.status.in_([AppStatus.PENDING, AppStatus.RETURNED]),
             )
             .group_by(Application.version_id)
-        ).tuples()
+        ).all()
     )
     return [
         VersionUse(
@@ -473,7 +482,7 @@ class Designer:
             )
             if not editor.everywhere:
                 query = query.where(ProcessDefinition.department_id.in_(editor.departments))
-            for process, dept, version in session.execute(query).tuples():
+            for process, dept, version in session.execute(query):
                 rows[process.key] = ProcessRow(
                     key=process.key,
                     name=version.name if version else process.key,
@@ -487,7 +496,7 @@ class Designer:
             )
             if not editor.everywhere:
                 drafts = drafts.where(ProcessDraft.department_id.in_(editor.departments))
-            for draft, dept in session.execute(drafts).tuples():
+            for draft, dept in session.execute(drafts):
                 known = rows.get(draft.process_key)
                 rows[draft.process_key] = ProcessRow(
                     key=draft.process_key,
@@ -717,21 +726,21 @@ class Designer:
 
     # ------------------------------------------------- department administrators
 
-    def admins(self, person_id: int) -> list[tuple[RoleGrant, Person, Department]]:
+    def admins(self, person_id: int) -> list[AdminGrant]:
         """Every department administrator grant (information center only)."""
         with self.db.reader() as session:
             if not is_info_center(session, person_id):
                 raise NotFound("页面不存在")
             rows = session.execute(
-                select(RoleGrant, Person, Department)
+                select(RoleGrant.id, Person.userid, Person.name, Department.code, Department.name)
                 .join(Person, Person.id == RoleGrant.person_id)
                 .join(Department, Department.id == RoleGrant.department_id)
                 .where(RoleGrant.role_code == RoleCode.DEPT_ADMIN)
                 .order_by(Department.code, Person.userid)
-            ).tuples()
-            return list(rows)
+            ).all()
+            return [AdminGrant(*row) for row in rows]
 
-    def grant_admin(self, person_id: int, userid: str, department_code: str) -> RoleGrant:
+    def grant_admin(self, person_id: int, userid: str, department_code: str) -> int:
         with self.db.unit_of_work() as session:
             if not is_info_center(session, person_id):
                 raise NotFound("页面不存在")
@@ -754,7 +763,7 @@ class Designer:
                 )
             )
             if existing is not None:
-                return existing
+                return existing.id
             row = RoleGrant(
                 person_id=who.id,
                 role_code=RoleCode.DEPT_ADMIN,
@@ -763,7 +772,7 @@ class Designer:
             )
             session.add(row)
             session.flush()
-            return row
+            return row.id
 
     def revoke_admin(self, person_id: int, grant_id: int) -> None:
         with self.db.unit_of_work() as session:

@@ -136,9 +136,7 @@ def scope_of(session: Session, person_id: int) -> Scope:
     )
     if not reach.everywhere:
         query = query.where(ProcessDefinition.department_id.in_(sorted(reach.departments)))
-    processes = {
-        pid: (key, name or key, dept) for pid, key, name, dept in session.execute(query).tuples()
-    }
+    processes = {pid: (key, name or key, dept) for pid, key, name, dept in session.execute(query)}
     return Scope(everything=reach.everywhere, processes=processes)
 
 
@@ -165,7 +163,7 @@ def _visits(session: Session, scope: Scope, period: Period) -> Table:
             ProcessVisit.visited_at < period.end_at,
         )
         .group_by(ProcessVisit.process_id)
-    ).tuples()
+    )
     data = sorted(((scope.name(p), n, people) for p, n, people in rows), key=lambda r: -r[1])
     return Table("visits", "访问量（按事项）", ("事项", "访问次数", "访问人数"), data)
 
@@ -213,7 +211,7 @@ def _status_counts(scope: Scope, period: Period, group: Any) -> Any:
 
 
 def _by_process(session: Session, scope: Scope, period: Period) -> Table:
-    rows = session.execute(_status_counts(scope, period, Application.process_id)).tuples()
+    rows = session.execute(_status_counts(scope, period, Application.process_id))
     data = sorted(
         ((scope.name(p), n, ok, no, open_, gone) for p, n, ok, no, open_, gone in rows),
         key=lambda r: -r[1],
@@ -231,14 +229,14 @@ def _by_department(session: Session, scope: Scope, period: Period) -> Table:
         select(Application.department_id, func.count())
         .where(*_in_period(scope, period))
         .group_by(Application.department_id)
-    ).tuples()
-    counts = dict(rows)
+    )
+    counts = dict(rows.all())
     names = dict(
         session.execute(
             select(Department.id, Department.name).where(
                 Department.id.in_([d for d in counts if d is not None])
             )
-        ).tuples()
+        ).all()
     )
     data = sorted(
         (
@@ -263,7 +261,7 @@ def _by_month(session: Session, scope: Scope, period: Period) -> Table:
         .where(*_in_period(scope, period))
         .group_by(month)
         .order_by(month)
-    ).tuples()
+    )
     return Table("months", "申请量（按月）", ("月份", "申请"), [(m, n) for m, n in rows])
 
 
@@ -322,8 +320,7 @@ def _handling(session: Session, scope: Scope, period: Period) -> Table:
             .group_by(*groups)
         )
         rows = [
-            (p, i, k, n, float(med), float(p90))
-            for p, i, k, n, med, p90 in session.execute(query).tuples()
+            (p, i, k, n, float(med), float(p90)) for p, i, k, n, med, p90 in session.execute(query)
         ]
     else:
         durations: dict[tuple[int, int, str], list[float]] = defaultdict(list)
@@ -333,7 +330,7 @@ def _handling(session: Session, scope: Scope, period: Period) -> Table:
             .join(Application, join)
             .where(*_decided_tasks(scope, period))
         )
-        for p, i, k, began, ended in session.execute(query).tuples():
+        for p, i, k, began, ended in session.execute(query):
             assert began is not None
             assert ended is not None
             durations[(p, i, k)].append((ended - began).total_seconds())
@@ -370,7 +367,7 @@ def _overdue(session: Session, scope: Scope, period: Period, now: datetime) -> T
         .join(Application, Task.application_id == Application.id)
         .where(*_in_period(scope, period), Task.due_at.is_not(None))
         .group_by(*groups)
-    ).tuples()
+    )
     data = [
         (scope.name(p), i + 1, k, n, late_n, open_late)
         for p, i, k, n, late_n, open_late in sorted(rows, key=lambda r: (scope.name(r[0]), r[1]))
@@ -393,12 +390,12 @@ def _backlog(session: Session, scope: Scope) -> Table:
         .group_by(Task.assignee_id)
         .order_by(count.desc(), Task.assignee_id)
         .limit(BACKLOG_ROWS)
-    ).tuples()
+    )
     found = list(rows)
     people = dict(
         session.execute(
             select(Person.id, Person.name).where(Person.id.in_([r[0] for r in found]))
-        ).tuples()
+        ).all()
     )
     data = [
         (people.get(pid, str(pid)), n, local_date(oldest).isoformat() if oldest else "")
