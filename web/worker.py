@@ -29,6 +29,7 @@ from hall.clock import Clock, SystemClock
 from hall.db import Database
 from hall.relay import Relay
 from sync import jobs as sync_jobs
+from web.wecom_channel import WeComCardChannel
 
 log = logging.getLogger("hall.worker")
 
@@ -57,16 +58,17 @@ def make_queue(connection: redis.Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=connection)
 
 
-def build_channels(settings: Settings, connection: redis.Redis) -> ChannelRegistry:  # noqa: ARG001
+def build_channels(settings: Settings, connection: redis.Redis) -> ChannelRegistry:
     """Every channel the hall delivers through, in order; a new channel is one more line.
 
-    `settings` and `connection` are here for channels that need them (credentials,
-    WeCom's token store in Redis); the in-app and log channels need neither.
+    WeCom cards go through the real API or, in sandbox mode, the simulator served by the
+    web process at HALL_BASE_URL; its access token lives in Redis (`connection`).
     """
     return ChannelRegistry(
         [
             InAppChannel(),
             LogChannel(),
+            WeComCardChannel.from_settings(settings, connection),
         ]
     )
 
