@@ -356,7 +356,7 @@ def _plan_departments(run: _Run, feed: DeptFeed, existing: dict[str, ExistingDep
 
 def _write_departments(run: _Run, plan: _DeptPlan) -> dict[str, int]:
     session, now = run.session, run.now
-    codes = dict(session.execute(select(Department.code, Department.id)).tuples().all())
+    codes = dict(session.execute(select(Department.code, Department.id)).all())
     levels = sorted({r.level for r in plan.inserts} | {r.level for _o, r in plan.updates})
     for level in levels:
         rows = [
@@ -374,7 +374,7 @@ def _write_departments(run: _Run, plan: _DeptPlan) -> dict[str, int]:
         ]
         if rows:
             session.execute(insert(Department), rows)
-            codes = dict(session.execute(select(Department.code, Department.id)).tuples().all())
+            codes = dict(session.execute(select(Department.code, Department.id)).all())
         changes = [
             {
                 "id": old.id,
@@ -428,7 +428,7 @@ def _plan_people(run: _Run, departments: dict[str, bool]) -> _PeoplePlan:
     plan = _PeoplePlan()
     counts = run.steps["people"]
     counts.rejected += keyless_rows(session, run.problems)
-    dept_ids = dict(session.execute(select(Department.code, Department.id)).tuples().all())
+    dept_ids = dict(session.execute(select(Department.code, Department.id)).all())
     people = _existing_people(session)
     current = next(people, None)
 
@@ -565,9 +565,7 @@ def _write_people(run: _Run, plan: _PeoplePlan, codes: dict[str, int]) -> None:
             select(Person.userid, Person.id).where(
                 Person.kind == PersonKind.STAFF, Person.status == PersonStatus.ACTIVE
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     students = [r for r in plan.inserts if r.kind is PersonKind.STUDENT]
     _insert_people(session, students, codes, now, staff)
@@ -715,7 +713,7 @@ def _roles(run: _Run) -> None:
             select(RoleGrant.person_id, RoleGrant.role_code, RoleGrant.department_id).where(
                 RoleGrant.source == GrantSource.MANUAL
             )
-        ).tuples()
+        )
     )
     current: dict[tuple[int, RoleCode, int | None], int] = {
         (pid, role, dept): gid
@@ -723,7 +721,7 @@ def _roles(run: _Run) -> None:
             select(
                 RoleGrant.id, RoleGrant.person_id, RoleGrant.role_code, RoleGrant.department_id
             ).where(RoleGrant.source == GrantSource.SYNC)
-        ).tuples()
+        )
     }
     wanted: set[tuple[int, RoleCode, int | None]] = set()
     query = select(Person.id, Person.kind, Person.post, Person.department_id).where(
