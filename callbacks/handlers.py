@@ -131,7 +131,13 @@ def on_card_click(ctx: CallbackContext, event: Event) -> str | None:
     if decision is None:
         return replies.text(event.from_user, ctx.corp_id, CHOOSE_TARGET, ctx.now)
     try:
-        ctx.hall.decide(person_id, parsed.task_id, decision, idempotency_key=idempotency_key(event))
+        ctx.hall.decide(
+            person_id,
+            parsed.task_id,
+            decision,
+            idempotency_key=idempotency_key(event),
+            via_card=True,
+        )
     except AlreadyDecided:
         name = ReplaceName.HANDLED
     except NotFound:

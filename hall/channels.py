@@ -316,7 +316,8 @@ class InAppChannel:
     name = "inapp"
 
     def accepts(self, outbox: Outbox) -> bool:
-        return outbox.recipient_id is not None
+        # TASK_DECIDED only corrects the decider's WeCom card; it is no news to them here.
+        return outbox.recipient_id is not None and outbox.kind != Kind.TASK_DECIDED
 
     def send(self, session: Session, outbox: Outbox) -> None:
         if outbox.recipient_id is None:

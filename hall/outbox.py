@@ -24,6 +24,8 @@ class Kind:
     STEP_NOTIFY = "step_notify"  # 报备: a notify-only step told this person
     FLAGGED = "flagged"  # the rule found nobody; the department administrator must act
     COMMENT = "comment"  # a new comment on an application the recipient follows
+    # The recipient decided outside their WeCom card (web view, API): the card must say so.
+    TASK_DECIDED = "task_decided"
 
 
 def emit(

@@ -49,7 +49,7 @@ from hall.models import (
     SerialCounter,
     Task,
 )
-from hall.outbox import Kind
+from hall.outbox import Kind, emit
 from hall.processes import get_process, version_spec
 from hall.states import AppStatus, TaskStatus, fire
 
@@ -576,7 +576,11 @@ class Hall:
         decision: Decision,
         *,
         idempotency_key: str | None = None,
+        via_card: bool = False,
     ) -> ActionResult:
+        """Decide a task. `via_card`: the decision came from the task's own WeCom card,
+        whose button the callback's reply already updated; otherwise a card sent for the
+        task is told to show the decision (TASK_DECIDED)."""
         guard = _Idempotency(actor_id, idempotency_key, "decide", [task_id, asdict(decision)])
 
         def work(session: Session) -> ActionResult:
@@ -597,6 +601,15 @@ class Hall:
                 raise AlreadyDecided("该待办已处理")
             flow = self._flow(session, app)
             message = self._apply(session, flow, task, actor, decision)
+            if task.card_task_id and not via_card:
+                emit(
+                    session,
+                    Kind.TASK_DECIDED,
+                    recipient_id=actor.id,
+                    application_id=app.id,
+                    task_id=task.id,
+                    label=message,
+                )
             return self._result(app, message, task)
 
         return self._run(guard, work)

@@ -8,6 +8,7 @@
 |                      | (`update_template_card`); a notice card when the code is spent   |
 | `application_result` | the applicant's result card (text_notice)                        |
 | `cc`                 | a CC notice card                                                 |
+| `task_decided`       | the decider's own card shows "已同意"/… after a web-view decision  |
 
 Cards are built by `cards/` from plain views read here; the WeCom client is `wework/`'s.
 The card's `task_id` and `response_code` are stored on the Task (in the delivery job's
@@ -53,7 +54,14 @@ from wework.errors import RateLimited, WeComError, WeComUnavailable
 log = logging.getLogger("hall.deliver.wecom")
 
 CARRIED = frozenset(
-    {Kind.TASK_ASSIGNED, Kind.URGE, Kind.TASK_CANCELLED, Kind.APPLICATION_RESULT, Kind.CC}
+    {
+        Kind.TASK_ASSIGNED,
+        Kind.URGE,
+        Kind.TASK_CANCELLED,
+        Kind.TASK_DECIDED,
+        Kind.APPLICATION_RESULT,
+        Kind.CC,
+    }
 )
 # WeCom errcodes after which sending the same message again cannot help.
 HOPELESS = frozenset({81013, 60111, 40058, 40003, 60011, 82001})
@@ -96,6 +104,8 @@ class WeComCardChannel:
             self._review(session, outbox, recipient, app, task)
         elif outbox.kind == Kind.TASK_CANCELLED:
             self._cancelled(recipient, app, task, str(payload.get("reason", "")))
+        elif outbox.kind == Kind.TASK_DECIDED:
+            self._decided(recipient, app, task, str(payload.get("label") or ""))
         elif outbox.kind == Kind.APPLICATION_RESULT:
             view = self._notice_view(app, comment=str(payload.get("comment") or ""))
             outcome = str(payload.get("outcome") or "handled")
@@ -149,26 +159,41 @@ class WeComCardChannel:
     def _cancelled(
         self, recipient: Person, app: Application, task: Task | None, reason: str
     ) -> None:
-        if task is None or not task.card_task_id:
-            return  # this reviewer never got a card: nothing on their phone to correct
         withdrawn = reason == "withdrawn" or "撤回" in reason
         name = ReplaceName.WITHDRAWN if withdrawn else ReplaceName.HANDLED_ELSEWHERE
+        if task is None or not task.card_task_id:
+            return  # this reviewer never got a card: nothing on their phone to correct
+        if not self._replace_button(recipient, task, name.value):
+            view = self._notice_view(app, comment="" if withdrawn else reason)
+            self._send(recipient, handled_elsewhere_card(view, withdrawn=withdrawn))
+
+    def _decided(self, recipient: Person, app: Application, task: Task | None, label: str) -> None:
+        """The reviewer decided in the web view: their card must not stay clickable."""
+        if task is None or not task.card_task_id:
+            return
+        label = label or ReplaceName.HANDLED.value
+        if not self._replace_button(recipient, task, label):
+            view = self._notice_view(app, comment=f"您已在网页端处理：{label}")
+            self._send(recipient, result_card(view, outcome="handled"))
+
+    def _replace_button(self, recipient: Person, task: Task, label: str) -> bool:
+        """Turn the card's buttons into `label`; False when its response code is spent
+        or expired (single use, 72 h), so the caller sends a notice instead."""
         code = task.card_response_code
-        if code:
-            try:
-                self.client.message.update_template_card(
-                    code, userids=[recipient.userid], replace_name=name.value
-                )
-            except (RateLimited, WeComUnavailable):
-                raise
-            except WeComError as exc:
-                log.info("card %s: update refused (%s), sending a notice", task.card_task_id, exc)
-            else:
-                task.card_response_code = None  # a response code works once
-                return
-        task.card_response_code = None
-        view = self._notice_view(app, comment="" if withdrawn else reason)
-        self._send(recipient, handled_elsewhere_card(view, withdrawn=withdrawn))
+        task.card_response_code = None  # a response code works once, whatever happens
+        if not code:
+            return False
+        try:
+            self.client.message.update_template_card(
+                code, userids=[recipient.userid], replace_name=label
+            )
+        except (RateLimited, WeComUnavailable):
+            task.card_response_code = code  # not used up: the retry may still use it
+            raise
+        except WeComError as exc:
+            log.info("card %s: update refused (%s), sending a notice", task.card_task_id, exc)
+            return False
+        return True
 
     # ---------------------------------------------------------------- helpers
 

@@ -22,8 +22,16 @@ from config import Settings, load_settings
 from hall import jobs
 from hall.channels import ChannelRegistry, InAppChannel
 from hall.db import Database
-from hall.models import Application, Delivery, DeliveryStatus, Person, Task
-from hall.services import Hall
+from hall.models import (
+    Application,
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    Outbox,
+    Person,
+    Task,
+)
+from hall.services import Decision, Hall
 from hall.states import AppStatus, TaskStatus
 from tests import factories
 from tests.conftest import REDIS_URL
@@ -310,3 +318,45 @@ def test_a_member_unknown_to_wecom_is_a_permanent_failure(served: Served) -> Non
     assert statuses == {("inapp", DeliveryStatus.SENT), ("wecom", DeliveryStatus.DEAD)}
     assert errors
     assert all("81013" in (e or "") for e in errors)
+
+
+@pytest.mark.pg_only
+def test_a_decision_in_the_web_view_updates_the_deciders_own_card(served: Served) -> None:
+    scene = _scene(served)
+    task = _task(served.db, scene.app_id)
+    Hall(served.db).decide(scene.head.id, task.id, Decision(action="reject", comment="材料不全"))
+    served.drain()
+    [card] = _cards(served.store, scene.head.userid)
+    assert card["replace_name"] == "已驳回"  # no stale 同意 button left on the phone
+    assert _task(served.db, scene.app_id).card_response_code is None
+    with served.db.reader() as s:
+        notes = s.scalars(select(Notification.kind).where(Notification.person_id == scene.head.id))
+        assert "task_decided" not in set(notes)  # no in-app notice of one's own decision
+
+
+@pytest.mark.pg_only
+def test_a_web_decision_with_a_spent_code_sends_a_notice(served: Served) -> None:
+    scene = _scene(served)
+    task = _task(served.db, scene.app_id)
+    assert task.card_response_code is not None
+    served.store.use_response_code(task.card_response_code)
+    Hall(served.db).decide(scene.head.id, task.id, Decision(action="approve"))
+    served.drain()
+    card, notice = _cards(served.store, scene.head.userid)
+    assert card["replace_name"] is None
+    assert notice["template_card"]["card_type"] == "text_notice"
+    assert "您已在网页端处理：已同意" in str(notice["template_card"])
+
+
+@pytest.mark.pg_only
+def test_a_card_click_does_not_update_the_card_twice(served: Served) -> None:
+    scene = _scene(served)
+    [message] = _cards(served.store, scene.head.userid)
+    task = _task(served.db, scene.app_id)
+    press_button(
+        served.store, served.settings, scene.head.userid, message["task_id"], f"approve:{task.id}"
+    )
+    served.drain()
+    with served.db.reader() as s:
+        kinds = set(s.scalars(select(Outbox.kind).where(Outbox.recipient_id == scene.head.id)))
+    assert "task_decided" not in kinds
