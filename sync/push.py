@@ -664,7 +664,7 @@ def _members(session: Session) -> Iterator[Member]:
             select(Department.id, Department.wecom_id).where(
                 Department.active.is_(True), Department.wecom_id.is_not(None)
             )
-        )
+        ).all()
     )
     departments: dict[int, list[int]] = {}
     query = select(Membership.person_id, Membership.department_id).order_by(

@@ -25,7 +25,9 @@ def backend(request: pytest.FixtureRequest) -> str:
     return result
 
 
-def dept(code: str, name: str, parent: str = "", *, level: str | None = None, **kw: str) -> dict:
+def dept(
+    code: str, name: str, parent: str = "", *, level: str | None = None, **kw: str
+) -> dict[str, str]:
     row = {
         "BMDM": code,
         "BMMC": name,
@@ -38,7 +40,7 @@ def dept(code: str, name: str, parent: str = "", *, level: str | None = None, **
     return row
 
 
-def staff(gh: str, name: str, bmdm: str, zw: str = "教师", **kw: str) -> dict:
+def staff(gh: str, name: str, bmdm: str, zw: str = "教师", **kw: str) -> dict[str, str]:
     row = {
         "GH": gh,
         "XM": name,
@@ -53,7 +55,7 @@ def staff(gh: str, name: str, bmdm: str, zw: str = "教师", **kw: str) -> dict:
     return row
 
 
-def student(xh: str, name: str, yxdm: str, fdygh: str = "", **kw: str) -> dict:
+def student(xh: str, name: str, yxdm: str, fdygh: str = "", **kw: str) -> dict[str, str]:
     row = {
         "XH": xh,
         "XM": name,
@@ -71,7 +73,7 @@ def student(xh: str, name: str, yxdm: str, fdygh: str = "", **kw: str) -> dict:
     return row
 
 
-def small_school() -> dict[str, list[dict]]:
+def small_school() -> dict[str, list[dict[str, str]]]:
     """Two offices, a college with two units, 6 staff and 6 students."""
     return {
         "JZG_T_BM": [
@@ -96,7 +98,7 @@ def small_school() -> dict[str, list[dict]]:
     }
 
 
-def write_feed(session: Session, feed: dict[str, list[dict]]) -> None:
+def write_feed(session: Session, feed: dict[str, list[dict[str, str]]]) -> None:
     """Replace the staging tables' content with `feed` (table name → rows)."""
     tables = {"JZG_T_BM": JZG_T_BM, "JZG_T_USER": JZG_T_USER, "XS_JBXX": XS_JBXX}
     for table in STAGING_TABLES:

@@ -327,7 +327,9 @@ def test_roles_follow_posts_and_fdygh_while_manual_grants_stay(db, session):
         "unchanged": 14,
         "rejected": 0,
     }
-    assert person(session, "2023000005").counsellor.userid == "200004"
+    counsellor = person(session, "2023000005").counsellor
+    assert counsellor is not None
+    assert counsellor.userid == "200004"
 
 
 def test_process_scope_follows_the_synced_tree(db, session):
