@@ -48,10 +48,10 @@ def create_app(
             session.execute(text("SELECT 1"))
         return jsonify(status="ok")
 
-    init_api(app)
     init_auth(app, settings=settings, db=db, redis=redis)
     init_callbacks(app)
     init_views(app)
+    init_api(app)  # last: its error handlers defer to the pages' for other paths
     if settings.sandbox:
         wecom_sandbox.init_app(app)
     return app

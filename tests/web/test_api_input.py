@@ -201,3 +201,18 @@ def test_english_messages_for_domain_errors(api: Api, school, session, pending_t
     }
     chinese = api.post(path, school.bob, {"action": "approve"}, headers={"Accept-Language": "zh"})
     assert chinese.get_json()["error"]["message"] == "该待办已处理"
+
+
+def test_unknown_api_paths_and_methods_answer_json(app):
+    client = app.test_client()
+    missing = client.get("/api/v1/no-such-thing")
+    assert missing.status_code == 404
+    assert missing.get_json()["error"]["code"] == "not_found"
+    wrong = client.delete("/api/v1/openapi.json")
+    assert wrong.status_code == 405
+    assert wrong.get_json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in wrong.headers["Allow"]
+    # Outside the API the app's own pages answer as before (HTML, not the API's JSON).
+    page = client.get("/no-such-page")
+    assert page.status_code == 404
+    assert not page.is_json

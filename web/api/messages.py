@@ -20,6 +20,7 @@ MESSAGES: dict[str, dict[Locale, str]] = {
         "en": "The token is invalid, revoked or expired",
     },
     "not_found": {"zh_CN": "未找到", "en": "Not found"},
+    "method_not_allowed": {"zh_CN": "不支持该请求方法", "en": "Method not allowed"},
     "invalid": {"zh_CN": "提交的内容有误", "en": "The request is invalid"},
     "invalid_json": {"zh_CN": "请求体不是合法的 JSON", "en": "The body is not valid JSON"},
     "unsupported_media_type": {

@@ -23,7 +23,8 @@ from typing import Any, Literal, TypeVar
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, session
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import NotFound as NotFound404
 
 from hall.db import Database
 from hall.errors import AlreadyDecided, Conflict, HallError, Invalid, NotFound, RateLimited
@@ -388,3 +389,26 @@ def _hall_error(exc: HallError, locale: Locale, person_id: int | None) -> Respon
 def init_registry(app: Flask, api: Api) -> None:
     app.register_blueprint(api.blueprint())
     app.extensions["hall.api"] = api
+    # Routing errors happen before any blueprint is chosen: answer them in JSON under the
+    # API's prefix and hand every other path to the handler the pages registered before
+    # (init_app of the API runs last in the app factory for this reason).
+    for status, exc_class in ((404, NotFound404), (405, MethodNotAllowed)):
+        previous = app.error_handler_spec[None][status].get(exc_class)
+        app.register_error_handler(status, _routing_error(api.prefix, previous))
+
+
+def _routing_error(
+    prefix: str, previous: Callable[[Any], Any] | None
+) -> Callable[[HTTPException], Any]:
+    def handle(exc: HTTPException) -> Any:
+        if request.path != prefix and not request.path.startswith(prefix + "/"):
+            return previous(exc) if previous is not None else exc
+        code = "method_not_allowed" if exc.code == 405 else "not_found"
+        status = exc.code or 404
+        _log(status, code, None, None)
+        response = _error_response(status, code, message(code, locale_of(request)), None)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    return handle
