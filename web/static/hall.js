@@ -161,10 +161,14 @@
     }
   });
 
-  document.addEventListener("change", function (event) {
+  /* Re-check a field that shows a problem while the person corrects it (on input, so the
+   * message is gone before the blur of a click could move the layout under the pointer). */
+  function recheck(event) {
     var field = event.target.closest && event.target.closest(".field[data-rules]");
     if (field && field.querySelector(".error").textContent) showError(field, checkField(field));
-  });
+  }
+  document.addEventListener("input", recheck);
+  document.addEventListener("change", recheck);
 
   /* ------------------------------------------------------------ person picker */
 
