@@ -337,3 +337,11 @@ def test_embedded_redis_in_a_deep_var_dir_keeps_its_data_and_cleans_up(tmp_path:
             assert client.get("kept") == b"1"
     finally:
         again.stop()
+
+
+def test_hall_worker_without_redis_names_the_variable(tmp_path: Path) -> None:
+    done = run_cli(hall_env(tmp_path / "var", free_port()), tmp_path, "worker")
+
+    assert done.returncode == 2
+    assert "HALL_REDIS_URL" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -61,7 +61,10 @@ def run_command(
 def worker_command(burst: bool) -> None:
     """运行后台 worker：投递消息卡片、短信，执行定时任务。"""
     configure_logging()
-    run_worker(_settings(), burst=burst)
+    try:
+        run_worker(_settings(), burst=burst)
+    except SettingsError as exc:  # e.g. no HALL_REDIS_URL outside `hall run`
+        _fail(str(exc), EXIT_CONFIG)
 
 
 def build_cli() -> click.Group:
