@@ -510,14 +510,14 @@ class Designer:
                 )
             return sorted(rows.values(), key=lambda r: (r.department_code, r.key))
 
-    def departments(self, person_id: int) -> list[Department]:
+    def departments(self, person_id: int) -> list[tuple[str, str]]:
         """Departments the person may create processes for."""
         with self.db.reader() as session:
             editor = _require_designer(session, person_id)
             query = select(Department).where(Department.active.is_(True))
             if not editor.everywhere:
                 query = query.where(Department.id.in_(editor.departments))
-            return list(session.scalars(query.order_by(Department.code)))
+            return [(d.code, d.name) for d in session.scalars(query.order_by(Department.code))]
 
     # ----------------------------------------------------------------- drafts
 

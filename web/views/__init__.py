@@ -16,14 +16,17 @@ from flask import Flask
 from hall.services import display_value
 from web import i18n
 from web.views import (
+    admin,
     applications,
     apply,
     assets,
     catalog,
     common,
     delegations,
+    designer,
     people,
     records,
+    stats,
     tasks,
     uploads,
 )
@@ -47,6 +50,8 @@ def init_app(app: Flask) -> None:
     i18n.init_app(app)
     assets.init_app(app)
     for module in (catalog, apply, applications, tasks, people, uploads, delegations, records):
+        app.register_blueprint(module.bp)
+    for module in (designer, stats, admin):  # designer, statistics, system pages
         app.register_blueprint(module.bp)
     app.jinja_env.globals.update(
         rules=rules, action_label=action_label, display_value=display_value
