@@ -50,15 +50,20 @@ def _drop_all(db: Database) -> None:
 
 
 def prepare(url: str, applications: int, *, rebuild: bool) -> Database:
+    """The data set for `applications`, generated once and then reused.
+
+    A marker table records what was generated; benchmarks that add rows (submits) do not
+    make the data set look different, so it is never dropped behind another run's back.
+    """
     _ensure_database(url)
     db = Database(url)
     with db.engine.connect() as conn:
-        have = conn.scalar(
-            text("SELECT count(*) FROM information_schema.tables WHERE table_name = 'application'")
+        marked = conn.scalar(
+            text("SELECT count(*) FROM information_schema.tables WHERE table_name = 'bench_meta'")
         )
-        count = conn.scalar(text("SELECT count(*) FROM application")) if have else -1
-    if count == applications and not rebuild:
-        print(f"reusing the data set in {make_url(url).database} ({count:,} applications)")
+        built = conn.scalar(text("SELECT applications FROM bench_meta")) if marked else None
+    if built == applications and not rebuild:
+        print(f"reusing the data set in {make_url(url).database} ({built:,} applications)")
         return db
     print(f"building the data set: {applications:,} applications, {3 * applications:,} tasks")
     _drop_all(db)
@@ -67,6 +72,9 @@ def prepare(url: str, applications: int, *, rebuild: bool) -> Database:
     with db.unit_of_work() as session:
         world = build_org(session)
     copy_bulk(db.engine, world, applications=applications)
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE bench_meta (applications BIGINT NOT NULL)"))
+        conn.execute(text("INSERT INTO bench_meta VALUES (:n)"), {"n": applications})
     print(f"  generated in {time.perf_counter() - began:.0f} s")
     return db
 
