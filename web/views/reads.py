@@ -145,7 +145,7 @@ def attachment_names(session: Session, ids: list[int]) -> dict[int, str]:
     if not ids:
         return {}
     rows = session.execute(select(Attachment.id, Attachment.filename).where(Attachment.id.in_(ids)))
-    return dict(rows.tuples())
+    return dict(rows.all())
 
 
 @dataclass(frozen=True)

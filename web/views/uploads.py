@@ -190,16 +190,18 @@ def download(attachment_id: int) -> Response:
             if row.application_id is not None
             else row.uploader_id == person_id()
         )
-    if row is None or not allowed:
+        stored = (row.storage_key, row.filename) if row is not None and allowed else None
+    if stored is None:
         return not_found_page()
-    path = upload_root() / row.storage_key
+    storage_key, filename = stored
+    path = upload_root() / storage_key
     if not path.is_file():
         return not_found_page()
     response = send_file(
         path,
         mimetype="application/octet-stream",
         as_attachment=True,
-        download_name=row.filename,
+        download_name=filename,
         max_age=0,
     )
     response.headers["X-Content-Type-Options"] = "nosniff"

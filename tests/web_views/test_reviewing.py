@@ -1,0 +1,201 @@
+"""Reviewers: to-do and done lists, decisions from the application page, batch approval
+of exactly the selected tasks, delegation while away."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from hall.clock import utcnow
+from hall.models import Application, Delegation, Task
+from tests.web_views.helpers import pending_task, post, submit, text
+
+
+def test_todo_lists_longest_waiting_first_and_marks_overdue(client_for, school, db, session):
+    first = submit(db, school.alice, reason="第一件")
+    second = submit(db, school.carol, reason="第二件")
+    overdue = pending_task(session, first)
+    overdue.due_at = utcnow() - timedelta(hours=2)
+    session.commit()
+    page = text(client_for(school.bob).get("/tasks"))
+    assert page.index(f"/applications/{first}") < page.index(f"/applications/{second}")
+    assert page.count("已超期") == 1
+    assert 'class="overdue"' in page
+    assert '<span class="badge" aria-label="2">2</span>' in page
+
+
+def test_approve_from_the_application_page(client_for, school, db, session):
+    app_id = submit(db, school.alice)
+    task = pending_task(session, app_id)
+    bob = client_for(school.bob)
+    response = post(
+        bob,
+        f"/tasks/{task.id}/decide",
+        {"action": "approve", "comment": "同意参会", "idempotency_key": "k1"},
+        page=f"/applications/{app_id}",
+    )
+    assert response.status_code == 302
+    assert "已同意" in text(bob.get(response.headers["Location"]))
+    session.expire_all()
+    app = session.get(Application, app_id)
+    assert app is not None
+    assert app.status.value == "approved"
+    done = text(bob.get("/tasks/done"))
+    assert f"/applications/{app_id}" in done
+    assert "同意参会" in done
+    # the same form posted twice (a double click) is answered from the first decision
+    again = post(
+        bob,
+        f"/tasks/{task.id}/decide",
+        {"action": "approve", "comment": "同意参会", "idempotency_key": "k1"},
+        page=f"/applications/{app_id}",
+    )
+    assert again.status_code == 302
+    assert "已同意" in text(bob.get(again.headers["Location"]))
+
+
+def test_reject_needs_no_more_than_a_click_and_shows_to_the_applicant(
+    client_for, school, db, session
+):
+    app_id = submit(db, school.alice)
+    task = pending_task(session, app_id)
+    post(
+        client_for(school.bob),
+        f"/tasks/{task.id}/decide",
+        {"action": "reject", "comment": "时间冲突"},
+    )
+    page = text(client_for(school.alice).get(f"/applications/{app_id}"))
+    assert "已驳回" in page
+    assert "时间冲突" in page
+    assert 'class="failed"' in page  # the step in the flow diagram
+
+
+def test_transfer_to_a_colleague_with_the_picker_value(client_for, school, db, session):
+    app_id = submit(db, school.alice)
+    task = pending_task(session, app_id)
+    response = post(
+        client_for(school.bob),
+        f"/tasks/{task.id}/decide",
+        {"action": "transfer", "target_transfer": "carol", "comment": "请张老师处理"},
+    )
+    assert response.status_code == 302
+    assert pending_task(session, app_id).assignee_id == school.carol.id
+    assert "审批操作" in text(client_for(school.carol).get(f"/applications/{app_id}"))
+
+
+def test_transfer_without_a_person_says_so(client_for, school, db, session):
+    app_id = submit(db, school.alice)
+    task = pending_task(session, app_id)
+    bob = client_for(school.bob)
+    response = post(bob, f"/tasks/{task.id}/decide", {"action": "transfer"})
+    assert "请选择人员" in text(bob.get(response.headers["Location"]))
+    assert pending_task(session, app_id).id == task.id
+
+
+def test_batch_approves_exactly_the_selected(client_for, school, db, session):
+    ids = [submit(db, school.alice, reason=f"第{n}件") for n in range(3)]
+    tasks = [pending_task(session, i) for i in ids]
+    bob = client_for(school.bob)
+    chosen = [str(tasks[0].id), str(tasks[2].id)]
+    response = post(
+        bob, "/tasks/batch", {"task_id": chosen, "batch_key": "b1", "comment": "批量同意"}
+    )
+    assert response.status_code == 302
+    summary = text(bob.get("/tasks"))
+    assert "已同意 2 件" in summary
+    session.expire_all()
+    statuses = [session.get(Application, i).status.value for i in ids]
+    assert statuses == ["approved", "pending", "approved"]
+    comments = session.scalars(
+        select(Task.comment).where(Task.id.in_([tasks[0].id, tasks[2].id]))
+    ).all()
+    assert comments == ["批量同意", "批量同意"]
+    # resending the batch, plus one decided elsewhere meanwhile: reported, nothing re-done
+    again = post(bob, "/tasks/batch", {"task_id": [*chosen, str(tasks[1].id)], "batch_key": "b2"})
+    assert again.status_code == 302
+    page = text(bob.get("/tasks"))
+    assert "2 件已被处理过" in page
+    assert "已同意 1 件" in page
+
+
+def test_batch_with_someone_elses_task_is_not_decided(client_for, school, db, session):
+    from hall.models import Department  # noqa: PLC0415
+    from tests import factories  # noqa: PLC0415
+
+    math = session.get(Department, school.dave.department_id)
+    factories.person(session, "数学主任", dept=math, userid="mhead", roles=("dept_head",))
+    session.commit()
+    mine = submit(db, school.alice)
+    theirs = submit(db, school.dave)  # decided by the MATH head, not by bob
+    their_task = pending_task(session, theirs)
+    my_task = pending_task(session, mine)
+    bob = client_for(school.bob)
+    ids = [str(my_task.id), str(their_task.id)]
+    post(bob, "/tasks/batch", {"task_id": ids, "batch_key": "b3"})
+    page = text(bob.get("/tasks"))
+    assert "已同意 1 件" in page
+    assert "1 件未能处理" in page
+    session.expire_all()
+    assert session.get(Application, theirs).status.value == "pending"
+
+
+def test_batch_without_selection_changes_nothing(client_for, school, db, session):
+    app_id = submit(db, school.alice)
+    bob = client_for(school.bob)
+    response = post(bob, "/tasks/batch", {"batch_key": "b4"})
+    assert response.status_code == 302
+    assert "请先选择要同意的待办" in text(bob.get("/tasks"))
+    assert pending_task(session, app_id).assignee_id == school.bob.id
+
+
+def test_delegation_sends_new_tasks_to_the_delegate(client_for, school, db, session):
+    from hall.engine import local_date  # noqa: PLC0415
+
+    today = local_date(utcnow())
+    bob = client_for(school.bob)
+    response = post(
+        bob,
+        "/delegations",
+        {
+            "delegate": "carol",
+            "start_date": today.isoformat(),
+            "end_date": (today + timedelta(days=3)).isoformat(),
+        },
+        page="/delegations",
+    )
+    assert response.status_code == 302, text(response)[:2000]
+    page = text(bob.get("/delegations"))
+    assert "生效中" in page
+    assert "张老师" in page
+    app_id = submit(db, school.alice)
+    assert pending_task(session, app_id).assignee_id == school.carol.id
+    assert f"/applications/{app_id}" in text(client_for(school.carol).get("/tasks"))
+    assert "委托给我的" in text(client_for(school.carol).get("/delegations"))
+
+    row = session.scalar(select(Delegation).where(Delegation.delegator_id == school.bob.id))
+    assert row is not None
+    # only the delegator may revoke
+    assert post(client_for(school.carol), f"/delegations/{row.id}/revoke", {}).status_code == 404
+    assert post(bob, f"/delegations/{row.id}/revoke", {}).status_code == 302
+    assert "已撤销" in text(bob.get("/delegations"))
+    later = submit(db, school.alice, reason="撤销之后")
+    assert pending_task(session, later).assignee_id == school.bob.id
+
+
+def test_delegation_refuses_bad_input_and_keeps_it(client_for, school):
+    bob = client_for(school.bob)
+    response = post(
+        bob,
+        "/delegations",
+        {"delegate": "bob", "start_date": "2000-01-01", "end_date": "1999-01-01"},
+        page="/delegations",
+    )
+    assert response.status_code == 422
+    page = text(response)
+    assert "开始日期不能早于今天" in page
+    assert "结束日期不能早于开始日期" in page
+    assert 'value="2000-01-01"' in page
+    missing = post(bob, "/delegations", {"delegate": "", "start_date": "x"}, page="/delegations")
+    assert missing.status_code == 422
+    assert "请选择人员" in text(missing)
