@@ -146,7 +146,7 @@ def run(url: str, *, applications: int, rounds: int, rebuild: bool) -> int:
                 session.scalars(
                     select(Task.id)
                     .where(Task.assignee_id == busiest.id, Task._status == "pending")  # noqa: SLF001
-                    .order_by(Task.id)
+                    .order_by(Task.id.desc())
                     .limit(rounds + 1)
                 )
             )
