@@ -667,3 +667,26 @@ class ProcessVisit(Base):
     process_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id", ondelete="CASCADE"))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     visited_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Statistics read these ranges without touching the tables' rows (index-only scans):
+# applications of some processes in a date range with their status and department, the
+# tasks of those applications with their timings, and the open tasks per reviewer.
+Index(
+    "ix_application_stats",
+    Application.process_id,
+    Application.created_at,
+    postgresql_include=["status", "department_id"],
+)
+Index(
+    "ix_task_stats",
+    Task.application_id,
+    postgresql_include=["step_index", "step_key", "status", "activated_at", "decided_at", "due_at"],
+)
+Index(
+    "ix_task_open_by_assignee",
+    Task.assignee_id,
+    postgresql_where=Task.__table__.c.status == "pending",
+    sqlite_where=Task.__table__.c.status == "pending",
+    postgresql_include=["application_id", "activated_at"],
+)

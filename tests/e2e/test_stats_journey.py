@@ -14,7 +14,9 @@ from tests.e2e.conftest import LiveHall, shot, sign_in
 from tests.e2e.test_journeys import fill_leave
 
 
-def test_statistics_show_the_application_and_draw_every_chart(live_hall: LiveHall, contexts) -> None:
+def test_statistics_show_the_application_and_draw_every_chart(
+    live_hall: LiveHall, contexts
+) -> None:
     student = contexts().new_page()
     sign_in(student, live_hall, FIRST_STUDENT, "/processes/student_leave")
     fill_leave(student, "统计用的请假")

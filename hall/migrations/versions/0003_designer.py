@@ -10,6 +10,8 @@ Create Date: 2026-11-29 02:30:00.000000
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -26,7 +28,7 @@ def _id() -> sa.types.TypeEngine[int]:
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _json() -> sa.types.TypeEngine[object]:
+def _json() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 
 
@@ -90,8 +92,42 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_process_visit_process", ["process_id", "visited_at"], unique=False
         )
+    with op.batch_alter_table("application", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_application_stats",
+            ["process_id", "created_at"],
+            unique=False,
+            postgresql_include=["status", "department_id"],
+        )
+    with op.batch_alter_table("task", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_task_stats",
+            ["application_id"],
+            unique=False,
+            postgresql_include=[
+                "step_index",
+                "step_key",
+                "status",
+                "activated_at",
+                "decided_at",
+                "due_at",
+            ],
+        )
+        batch_op.create_index(
+            "ix_task_open_by_assignee",
+            ["assignee_id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_include=["application_id", "activated_at"],
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("task", schema=None) as batch_op:
+        batch_op.drop_index("ix_task_open_by_assignee")
+        batch_op.drop_index("ix_task_stats")
+    with op.batch_alter_table("application", schema=None) as batch_op:
+        batch_op.drop_index("ix_application_stats")
     op.drop_table("process_visit")
     op.drop_table("process_draft")
