@@ -10,7 +10,7 @@ from datetime import date
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from hall.demo import FIRST_COUNSELLOR, FIRST_STUDENT
+from hall.demo import FIRST_COUNSELLOR, FIRST_STUDENT, FIRST_TEACHER
 from hall.models import Person
 from hall.services import Hall
 from tests.e2e.conftest import PHONE, LiveHall, shot, sign_in
@@ -189,3 +189,26 @@ def test_keyboard_and_screen_reader_basics(live_hall: LiveHall, contexts) -> Non
     focused = reviewer.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert focused not in {"none", ""}
     shot(reviewer, "13-keyboard-focus-on-decision")
+
+
+def test_transfer_with_the_person_picker_on_a_phone(live_hall: LiveHall, contexts) -> None:
+    app_id = submit_leave_directly(live_hall, "转交测试")
+    with live_hall.db.reader() as s:
+        teacher = s.scalar(select(Person).where(Person.userid == FIRST_TEACHER))
+        assert teacher is not None
+        name = teacher.name
+    reviewer = contexts(viewport=PHONE).new_page()
+    sign_in(reviewer, live_hall, FIRST_COUNSELLOR, "/tasks")
+    shot(reviewer, "14-todo-phone")
+    reviewer.goto(live_hall.url(f"/applications/{app_id}"))
+    reviewer.get_by_text("转交", exact=True).first.click()
+    reviewer.fill("#transfer-q", name)
+    choice = reviewer.locator(f'[data-pick-userid="{FIRST_TEACHER}"]')
+    expect(choice).to_be_visible()
+    shot(reviewer, "15-person-picker-phone")
+    choice.click()
+    expect(reviewer.locator(".decision .picked").first).to_contain_text(name)
+    reviewer.get_by_role("button", name="转交", exact=True).click()
+    expect(reviewer.locator(".flash-success")).to_have_text("已转交")
+    expect(reviewer.get_by_role("heading", name=re.compile("审批操作"))).to_have_count(0)
+    shot(reviewer, "16-transferred-phone")

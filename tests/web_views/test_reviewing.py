@@ -199,3 +199,64 @@ def test_delegation_refuses_bad_input_and_keeps_it(client_for, school):
     missing = post(bob, "/delegations", {"delegate": "", "start_date": "x"}, page="/delegations")
     assert missing.status_code == 422
     assert "请选择人员" in text(missing)
+
+
+def test_handling_step_result_fields_keep_input_and_show_to_the_applicant(
+    client_for, school, db, session
+):
+    from tests import factories  # noqa: PLC0415
+
+    factories.process(
+        session,
+        factories.simple_spec(
+            "CS",
+            key="account",
+            name="邮箱开通",
+            flow=[
+                {
+                    "key": "issue",
+                    "name": "开通邮箱",
+                    "kind": "handle",
+                    "approver": {"type": "persons", "userids": ["bob"]},
+                    "result_fields": [
+                        {
+                            "key": "mailbox",
+                            "label": "邮箱账号",
+                            "type": "text",
+                            "required": True,
+                            "pattern": "[a-z]{3,16}",
+                            "pattern_message": "3到16个小写字母",
+                        }
+                    ],
+                }
+            ],
+        ),
+    )
+    session.commit()
+    app_id = submit(db, school.alice, process="account", reason="新教师入职")
+    task = pending_task(session, app_id)
+    bob = client_for(school.bob)
+    form = text(bob.get(f"/applications/{app_id}"))
+    assert 'name="result.mailbox"' in form
+    refused = post(
+        bob,
+        f"/tasks/{task.id}/decide",
+        {"action": "approve", "result.mailbox": "AB", "comment": "已开通"},
+        page=f"/applications/{app_id}",
+    )
+    assert refused.status_code == 422
+    page = text(refused)
+    assert "3到16个小写字母" in page
+    assert 'value="AB"' in page
+    assert "已开通</textarea>" in page
+    done = post(
+        bob,
+        f"/tasks/{task.id}/decide",
+        {"action": "approve", "result.mailbox": "wangxl", "comment": "已开通"},
+        page=f"/applications/{app_id}",
+    )
+    assert done.status_code == 302
+    mine = text(client_for(school.alice).get(f"/applications/{app_id}"))
+    assert "办理结果" in mine
+    assert "wangxl" in mine
+    assert "已通过" in mine

@@ -57,7 +57,7 @@ def mine() -> Response:
     )
 
 
-def _detail_context(application_id: int) -> dict[str, Any]:
+def detail_context(application_id: int) -> dict[str, Any]:
     with db().reader() as s:
         detail = queries.application_detail(s, person_id(), application_id)
         spec = reads.version_spec_of(s, application_id)
@@ -81,10 +81,12 @@ def _detail_context(application_id: int) -> dict[str, Any]:
 @bp.get("/applications/<int:application_id>")
 def detail(application_id: int) -> Response:
     try:
-        context = _detail_context(application_id)
+        context = detail_context(application_id)
     except NotFound:
         return not_found_page()
-    return page("hall/application.html", values={}, errors={}, files={}, people={}, **context)
+    return page(
+        "hall/application.html", values={}, errors={}, files={}, people={}, comment="", **context
+    )
 
 
 def _command(application_id: int, run: Any) -> BaseResponse:
@@ -122,7 +124,7 @@ def comment(application_id: int) -> BaseResponse:
 def record(application_id: int) -> Response:
     """The printable approval record; its QR code lets anyone check a copy's status."""
     try:
-        context = _detail_context(application_id)
+        context = detail_context(application_id)
     except NotFound:
         return not_found_page()
     detail_: queries.ApplicationDetail = context["detail"]

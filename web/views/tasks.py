@@ -15,11 +15,13 @@ from hall.errors import AlreadyDecided, HallError, Invalid, NotFound
 from hall.services import Decision
 from web.i18n import gettext
 from web.views import present, reads
+from web.views.applications import detail_context
 from web.views.common import (
     clock,
     db,
     flash_error,
     hall,
+    invalid_fields,
     not_found_page,
     page,
     page_blueprint,
@@ -91,6 +93,7 @@ def _decision(task_id: int) -> Decision:
 
 @bp.post("/tasks/<int:task_id>/decide")
 def decide(task_id: int) -> BaseResponse:
+    decision: Decision | None = None
     try:
         with db().reader() as s:
             application_id = queries.task_application_id(s, person_id(), task_id)
@@ -103,6 +106,21 @@ def decide(task_id: int) -> BaseResponse:
         )
     except NotFound:
         return not_found_page()
+    except Invalid as exc:
+        if decision is None or decision.result is None:
+            flash_error(exc)
+            return redirect(url_for("applications.detail", application_id=application_id))
+        # A handler's result fields come back with what they typed and each problem.
+        return page(
+            "hall/application.html",
+            422,
+            values=decision.result,
+            errors=invalid_fields(exc),
+            files={},
+            people={},
+            comment=decision.comment or "",
+            **detail_context(application_id),
+        )
     except HallError as exc:
         flash_error(exc)
         return redirect(url_for("applications.detail", application_id=application_id))
