@@ -278,6 +278,11 @@ def _key(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
     return trimmed.collate("C") if dialect == "postgresql" else trimmed
 
 
+def _norm(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`clean()` in SQL: trimmed, and empty strings are missing values."""
+    return func.nullif(func.trim(column), "")
+
+
 def _text(value: str | None) -> ColumnElement[Any]:
     return cast(literal(value), String) if value is not None else cast(null(), String)
 
@@ -290,13 +295,13 @@ def people_stream(session: Session) -> Iterator[FeedRow]:
     staff: Select[Any] = select(
         _text(PersonKind.STAFF.value).label("kind"),
         _key(u.GH, dialect).label("k"),
-        u.XM,
-        u.XB,
-        u.BMDM.label("dept"),
-        u.SJH,
-        u.DZYX,
-        u.ZW,
-        u.RYZT.label("status"),
+        _norm(u.XM).label("XM"),
+        _norm(u.XB).label("XB"),
+        _norm(u.BMDM).label("dept"),
+        _norm(u.SJH).label("SJH"),
+        _norm(u.DZYX).label("DZYX"),
+        _norm(u.ZW).label("ZW"),
+        _norm(u.RYZT).label("status"),
         none.label("ZYMC"),
         none.label("BJMC"),
         none.label("NJ"),
@@ -306,23 +311,23 @@ def people_stream(session: Session) -> Iterator[FeedRow]:
     students: Select[Any] = select(
         _text(PersonKind.STUDENT.value).label("kind"),
         _key(x.XH, dialect).label("k"),
-        x.XM,
-        x.XB,
-        x.YXDM.label("dept"),
-        x.SJH,
+        _norm(x.XM).label("XM"),
+        _norm(x.XB).label("XB"),
+        _norm(x.YXDM).label("dept"),
+        _norm(x.SJH).label("SJH"),
         none.label("DZYX"),
         none.label("ZW"),
-        x.XJZT.label("status"),
-        x.ZYMC,
-        x.BJMC,
-        x.NJ,
-        x.XSLB,
-        x.FDYGH,
+        _norm(x.XJZT).label("status"),
+        _norm(x.ZYMC).label("ZYMC"),
+        _norm(x.BJMC).label("BJMC"),
+        _norm(x.NJ).label("NJ"),
+        _norm(x.XSLB).label("XSLB"),
+        _norm(x.FDYGH).label("FDYGH"),
     ).where(func.trim(x.XH) != "")
     union = staff.union_all(students).order_by("k")
     result = session.execute(union, execution_options={"yield_per": BATCH})
-    for row in result:
-        yield FeedRow._make(clean(v) if i > 1 else v for i, v in enumerate(row))
+    for partition in result.partitions():
+        yield from map(FeedRow._make, partition)
 
 
 def keyless_rows(session: Session, problems: Problems) -> int:

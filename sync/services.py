@@ -418,8 +418,9 @@ def _existing_people(session: Session) -> Iterator[_Existing]:
         p.profile,
         p.counsellor_id,
     ).order_by(key)
-    for row in session.execute(query, execution_options={"yield_per": 2000}):
-        yield _Existing._make(row)
+    result = session.execute(query, execution_options={"yield_per": 5000})
+    for partition in result.partitions():
+        yield from map(_Existing._make, partition)
 
 
 def _plan_people(run: _Run, departments: dict[str, bool]) -> _PeoplePlan:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rq import Queue, SimpleWorker
-from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from sync import jobs
@@ -26,7 +25,7 @@ def test_arm_schedules_once(redis_conn):
     job = jobs.arm(queue, "0 2 * * *", now=now)
     again = jobs.arm(queue, "0 2 * * *", now=now)
     assert job.id == again.id == "hall-sync-20260901T1800"
-    assert ScheduledJobRegistry(queue=queue).get_job_ids() == [job.id]
+    assert queue.scheduled_job_registry.get_job_ids() == [job.id]
 
 
 def test_the_nightly_job_syncs_pushes_and_rearms(committed_db, wecom, redis_conn):
@@ -40,6 +39,7 @@ def test_the_nightly_job_syncs_pushes_and_rearms(committed_db, wecom, redis_conn
     job = queue.fetch_job("hall-sync-now")
     assert job is not None
     result = job.return_value()
+    assert result is not None
     assert result["status"] == "ok", job.latest_result()
     assert result["push"]["members"]["created"] == 12
     with committed_db.reader() as reader:
@@ -49,6 +49,6 @@ def test_the_nightly_job_syncs_pushes_and_rearms(committed_db, wecom, redis_conn
         assert run.push is not None
         assert run.push["mode"] == "batch"
     assert wecom.store.get_user("100001")["name"] == "郑处长"
-    scheduled = ScheduledJobRegistry(queue=queue).get_job_ids()
+    scheduled = queue.scheduled_job_registry.get_job_ids()
     assert len(scheduled) == 1
     assert scheduled[0].startswith("hall-sync-")
