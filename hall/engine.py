@@ -293,6 +293,8 @@ class Flow:
             flagged=flagged,
             created_at=self.now,
         )
+        if not waiting:
+            self._stamp(task)  # before the INSERT: no second UPDATE when it opens
         self.session.add(task)
         self.session.flush()  # a new task starts PENDING (the column default)
         if waiting:
@@ -303,13 +305,19 @@ class Flow:
         self.log("assign", task=task, to_status=task.status.value, **detail)
         return task
 
+    def _stamp(self, task: Task) -> None:
+        """The moment a task becomes someone's to-do, and its deadline."""
+        task.activated_at = self.now
+        hours = self.step(task.step_index).time_limit_hours
+        task.due_at = self.now + timedelta(hours=hours) if hours else None
+
     def open(self, task: Task, *, auto: bool = True) -> bool:
         """Make `task` someone's to-do; True when it passed automatically instead."""
         if task.status == TaskStatus.WAITING:
             fire(task, "activate")
-        task.activated_at = self.now
-        hours = self.step(task.step_index).time_limit_hours
-        task.due_at = self.now + timedelta(hours=hours) if hours else None
+            self._stamp(task)
+        elif task.activated_at is None:
+            self._stamp(task)
         reason = self.auto_pass_reason(task.step_index, task.assignee) if auto else None
         if reason is not None and task.origin == TaskOrigin.FLOW:
             self.fire_task(task, "skip", "auto_pass", actor_id=None, reason=reason)
