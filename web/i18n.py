@@ -12,6 +12,7 @@ Accept-Language, else zh_CN.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from flask import Blueprint, Flask, Response, current_app, g, redirect, request, session
@@ -128,6 +129,21 @@ CATALOGUE: dict[str, str] = {
     "请选择人员": "Please choose a person",
     "日期格式应为 YYYY-MM-DD": "Dates are YYYY-MM-DD",
     "请同时填写开始和结束": "Fill in both the start and the end",
+    # the server's field messages (hall.forms) that the catalogue above does not have yet
+    "数值超出范围": "The number is out of range",
+    "时间格式应为 YYYY-MM-DDTHH:MM": "Times are YYYY-MM-DDTHH:MM",
+    "应包含开始和结束": "Needs a start and an end",
+    "开始和结束的时区不一致": "The start and end are in different time zones",
+    "请从选项中选择": "Choose one of the options",
+    "选项不能重复": "Choose each option once",
+    "请填写18位身份证号码": "Enter an 18-character ID card number",
+    "附件格式不正确": "Invalid attachments",
+    "附件不能重复": "The same file is attached twice",
+    "附件不存在或不可用": "The attachment does not exist or may not be used",
+    "人员不存在": "No such person",
+    "应为文本": "Must be text",
+    "未知字段": "Unknown field",
+    "表单内容过大": "The form is too large",
     # my applications
     "全部": "All",
     "草稿": "Draft",
@@ -305,6 +321,31 @@ def gettext(msgid: str, **params: Any) -> str:
     return translate(msgid, current_lang(), **params)
 
 
+def _pattern(msgid: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", msgid)
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts)
+    )
+    return re.compile(f"^{regex}$")
+
+
+_PATTERNS = [(msgid, _pattern(msgid)) for msgid in CATALOGUE if "{" in msgid]
+
+
+def localize(message: str) -> str:
+    """A zh_CN message from the services (e.g. a field error of hall.forms) in the
+    request's language: the catalogue's text, with its parameters, when it has one."""
+    if current_lang() != "en":
+        return message
+    if message in CATALOGUE:
+        return CATALOGUE[message]
+    for msgid, pattern in _PATTERNS:
+        found = pattern.match(message)
+        if found is not None:
+            return CATALOGUE[msgid].format(**found.groupdict())
+    return message
+
+
 def status_label(status: str) -> str:
     return gettext(STATUS_LABELS.get(status, status))
 
@@ -332,6 +373,7 @@ def switch_language() -> BaseResponse:
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals.update(_=gettext, status_label=status_label, current_lang=current_lang)
+    app.jinja_env.filters["localize"] = localize
 
     @app.after_request
     def _content_language(response: Response) -> Response:

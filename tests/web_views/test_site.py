@@ -108,3 +108,29 @@ def test_pages_link_versioned_vendor_files(client_for, school):
     page = text(client_for(school.alice).get("/"))
     assert re.search(r"/vendor/weui/style/weui.min.css\?v=\d", page)
     assert re.search(r"/vendor/htmx.org/htmx.min.js\?v=2\.", page)
+
+
+def test_server_field_errors_in_english(client_for, school):
+    client = client_for(school.alice)
+    headers = {"Accept-Language": "en"}
+    token = re.search(
+        r'name="csrf_token" value="([^"]+)"', text(client.get("/processes/every", headers=headers))
+    )
+    assert token is not None
+    response = client.post(
+        "/processes/every/apply",
+        data={
+            "csrf_token": token.group(1),
+            "action": "submit",
+            "reason": "长" * 51,
+            "days": "40",
+            "phone": "1",
+        },
+        headers=headers,
+    )
+    assert response.status_code == 422
+    page = text(response)
+    assert "At most 50 characters" in page
+    assert "Please fill in 类型" in page
+    assert "Must be at most 30" in page
+    assert "Enter an 11-digit mobile number" in page
