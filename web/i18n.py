@@ -181,7 +181,6 @@ CATALOGUE: dict[str, str] = {
     "确定撤回这份申请吗？": "Withdraw this application?",
     "审批记录": "Approval record",
     "打印": "Print",
-    "已通过的环节": "passed",
     "已跳过": "skipped",
     "未开始": "pending",
     "未通过": "not passed",

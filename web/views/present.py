@@ -50,7 +50,7 @@ class StepView:
     def state_label(self) -> str:
         return gettext(
             {
-                "passed": "已通过的环节",
+                "passed": "已通过",
                 "current": "当前环节",
                 "skipped": "已跳过",
                 "failed": "未通过",
