@@ -2,6 +2,10 @@
 
 `CallbackService` is built once per app by `callbacks.init_app`; the views call
 `url_check` (GET) and `receive` (POST) and map `Rejected` to its status.
+
+Redis (the dedupe store) being unreachable is not fatal: the event is handled without
+dedupe, and a card click stays exactly-once through the engine's idempotency record in the
+database (see `receive`); tests/callbacks/test_faults.py runs a click with Redis down.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 import redis
 
 from callbacks.contacts import ContactEventSink, RedisContactLog
-from callbacks.dedupe import ClaimState, Deduper
+from callbacks.dedupe import Claim, ClaimState, Deduper
 from callbacks.envelope import Rejected, open_envelope, seal, verify_url
 from callbacks.events import parse_event
 from callbacks.handlers import (
@@ -95,11 +99,21 @@ class CallbackService:
         connection = self._redis()
         dedupe = Deduper(connection, endpoint)
         key = event.dedupe_key()
-        claim = dedupe.claim(key)
-        if claim.state is ClaimState.BUSY:
+        try:
+            claim: Claim | None = dedupe.claim(key)
+        except redis.RedisError as exc:
+            # Redis is down. Handle the event anyway rather than answer 500 and lose the
+            # click after WeCom's 3 attempts: a card click stays exactly-once without Redis,
+            # because the engine keeps its idempotency record (keyed by this same dedupe key,
+            # `handlers.idempotency_key`) in the database, so a retry, even a concurrent
+            # one, replays the committed decision. Handlers that need Redis themselves
+            # (contact events) fail before doing anything, and WeCom retries them.
+            log.warning("dedupe unavailable, handling %s without it: %s", event.type, exc)
+            claim = None
+        if claim is not None and claim.state is ClaimState.BUSY:
             log.info("WeCom retry of %s while the first attempt runs: answered empty", event.type)
             return None
-        if claim.state is ClaimState.DONE:
+        if claim is not None and claim.state is ClaimState.DONE:
             log.info("WeCom retry of %s: the first answer replayed", event.type)
             reply = claim.reply
         else:
@@ -116,7 +130,20 @@ class CallbackService:
             try:
                 reply = handler_for(where.handlers, event)(context, event)
             except BaseException:
-                dedupe.release(key)  # WeCom's next retry runs it again
+                if claim is not None:
+                    _best_effort(dedupe.release, key)  # WeCom's next retry runs it again
                 raise
-            dedupe.finish(key, reply)
+            if claim is not None:
+                # The handler has committed: a Redis failure here must not turn the answer
+                # into a 500 (the reviewer's button would stay clickable); a retry without
+                # the stored answer replays the decision from the database instead.
+                _best_effort(dedupe.finish, key, reply)
         return seal(where.crypto, reply, now) if reply is not None else None
+
+
+def _best_effort(operation: Callable[..., None], *args: object) -> None:
+    """Run a dedupe bookkeeping step; a Redis failure is logged, never raised."""
+    try:
+        operation(*args)
+    except redis.RedisError as exc:
+        log.warning("dedupe %s failed: %s", operation.__name__, exc)
