@@ -105,6 +105,16 @@ CATALOGUE: dict[str, str] = {
     "已保存草稿": "Draft saved",
     "已提交": "Submitted",
     "已重新提交": "Resubmitted",
+    # the services' short answers (hall.services.ActionResult.message)
+    "已同意": "Approved",
+    "已办理": "Handled",
+    "已转交": "Transferred",
+    "已加签": "Signer added",
+    "已催办": "Reviewers reminded",
+    "已评论": "Comment added",
+    "已抄送": "Copied",
+    "已设置委托": "Delegation set",
+    "已撤销委托": "Delegation revoked",
     "退回修改": "Returned for changes",
     "审批意见": "Reviewer's comment",
     # field rules (client-side messages; the server's come from hall.forms)

@@ -75,7 +75,7 @@ def create() -> Response | BaseResponse:
     except HallError as exc:
         flash_error(exc)
         return _render(None, values)
-    flash(result.message, "success")
+    flash(gettext(result.message), "success")
     return redirect(url_for("delegations.index"))
 
 
@@ -85,5 +85,5 @@ def revoke(delegation_id: int) -> Response | BaseResponse:
         result = Delegations(db(), clock()).revoke(person_id(), delegation_id)
     except NotFound:
         return not_found_page()
-    flash(result.message, "success")
+    flash(gettext(result.message), "success")
     return redirect(url_for("delegations.index"))
