@@ -310,6 +310,11 @@ class ProcessSpec(Strict):
         raise KeyError(key)
 
 
+def condition_subjects(cond: Condition | None) -> list[str]:
+    """Every subject a condition reads (`form.days`, `applicant.kind`, ...)."""
+    return _subjects(cond)
+
+
 def _subjects(cond: Condition | None) -> list[str]:
     if cond is None:
         return []

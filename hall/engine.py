@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hall.conditions import Facts, describe, evaluate
-from hall.definitions import Mode, ProcessSpec, Step, StepKind
+from hall.conditions import ApplicantFacts, Facts, describe, evaluate
+from hall.definitions import Mode, ProcessSpec, Step, StepKind, condition_subjects
 from hall.errors import Conflict, Invalid
 from hall.forms import SessionReferences, validate_form
 from hall.models import (
@@ -198,8 +198,18 @@ class Flow:
 
     def run_from(self, index: int, *, force_first: bool = False) -> None:
         """Enter steps from `index` until one waits for people or the flow ends."""
+        # The applicant's facts cost queries (roles, department): read them only when a
+        # remaining step's condition asks about the applicant.
+        asks = any(
+            s.startswith("applicant.")
+            for step in self.spec.flow[index:]
+            for s in condition_subjects(step.condition)
+        )
         facts = Facts(
-            form=self.app.form, applicant=applicant_facts(self.session, self.app.applicant)
+            form=self.app.form,
+            applicant=applicant_facts(self.session, self.app.applicant)
+            if asks
+            else ApplicantFacts(),
         )
         current = index
         while current < len(self.spec.flow):
@@ -385,6 +395,8 @@ class Flow:
 
     def add_followers(self, people: list[Person], reason: str) -> list[Person]:
         """Add followers (not the applicant, not twice); return the people newly added."""
+        if not people:
+            return []
         known = set(
             self.session.scalars(
                 select(Follower.person_id).where(Follower.application_id == self.app.id)

@@ -592,6 +592,7 @@ class Hall:
             replayed = guard.replay(session)
             if replayed is not None:
                 return replayed
+            flow = self._flow(session, app)  # loads the application's tasks, this one too
             task = session.get(Task, task_id)
             if task is None or task.assignee_id != actor.id:
                 raise NotFound("待办不存在")
@@ -599,7 +600,6 @@ class Hall:
                 raise Conflict("还没有轮到您处理")
             if task.status != TaskStatus.PENDING or app.status != AppStatus.PENDING:
                 raise AlreadyDecided("该待办已处理")
-            flow = self._flow(session, app)
             message = self._apply(session, flow, task, actor, decision)
             if task.card_task_id and not via_card:
                 emit(
