@@ -398,7 +398,8 @@ class Task(Base):
     origin: Mapped[TaskOrigin] = mapped_column(
         _enum(TaskOrigin, "task_origin"), default=TaskOrigin.FLOW
     )
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"))  # transfer/add source
+    # transfer/add source; indexed so removing a task need not scan every task for children
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"), index=True)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     comment: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)  # handling steps' fields
@@ -689,4 +690,61 @@ Index(
     postgresql_where=Task.__table__.c.status == "pending",
     sqlite_where=Task.__table__.c.status == "pending",
     postgresql_include=["application_id", "activated_at"],
+)
+
+
+class StatsDaily(Base):
+    """Finished tasks of one process step, by the local day their application was created:
+    how many were decided, a histogram of their handling times (`hall.stats_daily`), and
+    the overdue figures. Rebuilt per day from the tasks, so folding a day twice is harmless."""
+
+    __tablename__ = "stats_daily"
+
+    process_id: Mapped[int] = mapped_column(
+        ForeignKey("process_definition.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    step_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    finished: Mapped[int] = mapped_column(Integer, default=0)  # tasks no longer open
+    decided: Mapped[int] = mapped_column(Integer, default=0)  # with a handling time
+    histogram: Mapped[dict[str, Any]] = mapped_column(default=dict)  # bucket → tasks
+    timed: Mapped[int] = mapped_column(Integer, default=0)  # finished, with a due time
+    late: Mapped[int] = mapped_column(Integer, default=0)  # decided after the due time
+
+
+class StatsWatermark(Base):
+    """How far the statistics fold has read `action_log` (one row)."""
+
+    __tablename__ = "stats_watermark"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_log_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    folded_at: Mapped[datetime | None]
+
+
+# The live parts of the statistics: open tasks with a due time (overdue now), and the
+# pending tasks of open applications (reviewers' backlogs), each a small partial index.
+Index(
+    "ix_task_open_due",
+    Task.application_id,
+    postgresql_where=Task.__table__.c.status.in_(["waiting", "pending"])
+    & Task.__table__.c.due_at.is_not(None),
+    sqlite_where=Task.__table__.c.status.in_(["waiting", "pending"])
+    & Task.__table__.c.due_at.is_not(None),
+    postgresql_include=["step_index", "step_key", "status", "due_at"],
+)
+Index(
+    "ix_task_pending_application",
+    Task.application_id,
+    postgresql_where=Task.__table__.c.status == "pending",
+    sqlite_where=Task.__table__.c.status == "pending",
+    postgresql_include=["assignee_id", "activated_at"],
+)
+Index(
+    "ix_application_open",
+    Application.id,
+    postgresql_where=Application.__table__.c.status.in_(["pending", "returned"]),
+    sqlite_where=Application.__table__.c.status.in_(["pending", "returned"]),
+    postgresql_include=["process_id"],
 )

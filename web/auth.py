@@ -12,8 +12,8 @@
   It is not a browser form, so it needs no CSRF token: it must be well-formed XML naming
   a ticket this hall knows.
 - Portal deep links `/go/<process_key>` and `/go/application/<id>` land on that page after
-  single sign-on. Until the web view's pages exist they land on the JSON API's
-  `/api/v1/processes/<key>` and `/api/v1/applications/<id>`.
+  single sign-on: the process's form page `/processes/<key>` and the application page
+  `/applications/<id>` of the web view.
 
 `next` targets are only same-origin relative paths (`safe_next`), so no redirect leaves
 the hall. `init_app` also mounts the sandbox CAS when `HALL_SANDBOX` is on.
@@ -240,12 +240,12 @@ def _land(target: str) -> BaseResponse:
 def go_process(process_key: str) -> BaseResponse:
     if not _PROCESS_KEY.fullmatch(process_key):
         return _page("not_found.html", 404)
-    return _land(f"/api/v1/processes/{process_key}")
+    return _land(f"/processes/{process_key}")
 
 
 @bp.get("/go/application/<int:application_id>")
 def go_application(application_id: int) -> BaseResponse:
-    return _land(f"/api/v1/applications/{application_id}")
+    return _land(f"/applications/{application_id}")
 
 
 class HallDirectory:

@@ -100,24 +100,24 @@ def test_deep_link_after_sso_needs_no_second_login(hall: Hall, people: People) -
     # CAS knows the browser: it answers with a ticket at once, no login page.
     sso = browser.get(go.headers["Location"], allow_redirects=False)
     assert sso.status_code == 302
-    assert sso.headers["Location"].startswith(f"{hall.base_url}/login?next=%2Fapi%2Fv1%2F")
+    assert sso.headers["Location"].startswith(f"{hall.base_url}/login?next=%2Fprocesses%2F")
     landed = browser.get(sso.headers["Location"], allow_redirects=False)
     assert landed.status_code == 302
-    assert landed.headers["Location"] == "/api/v1/processes/leave"
+    assert landed.headers["Location"] == "/processes/leave"
 
     again = browser.get(hall.url("/go/application/42"), allow_redirects=False)
     assert again.status_code == 302
-    assert again.headers["Location"] == "/api/v1/applications/42"
+    assert again.headers["Location"] == "/applications/42"
 
 
 def test_deep_link_to_an_application_goes_through_cas(hall: Hall, people: People) -> None:
     browser = hall.browser()
     go = browser.get(hall.url("/go/application/7"), allow_redirects=False)
     service = parse_qs(urlsplit(go.headers["Location"]).query)["service"][0]
-    assert service == f"{hall.base_url}/login?next=%2Fapi%2Fv1%2Fapplications%2F7"
+    assert service == f"{hall.base_url}/login?next=%2Fapplications%2F7"
     answer = hall.cas_login(browser, go.headers["Location"], "bob")
     landed = browser.get(answer.headers["Location"], allow_redirects=False)
-    assert landed.headers["Location"] == "/api/v1/applications/7"
+    assert landed.headers["Location"] == "/applications/7"
 
 
 def test_bad_process_keys_are_not_found(hall: Hall) -> None:

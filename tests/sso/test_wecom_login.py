@@ -25,7 +25,7 @@ def test_inside_wecom_login_goes_to_wecom_oauth(hall: Hall) -> None:
     assert login.status_code == 302
     assert login.headers["Location"] == "/login/wecom?next=%2Fapi%2Fv1%2Fme"
     deep = phone.get(hall.url("/go/leave"), allow_redirects=False)
-    assert deep.headers["Location"] == "/login/wecom?next=%2Fapi%2Fv1%2Fprocesses%2Fleave"
+    assert deep.headers["Location"] == "/login/wecom?next=%2Fprocesses%2Fleave"
 
     oauth = phone.get(hall.url("/login/wecom?next=/api/v1/me"), allow_redirects=False)
     assert oauth.status_code == 302

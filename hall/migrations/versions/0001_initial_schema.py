@@ -587,6 +587,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_task_assignee_status", ["assignee_id", "status", "created_at"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_task_parent_id"), ["parent_id"], unique=False)
 
     op.create_table(
         "action_log",
@@ -891,6 +892,7 @@ def downgrade() -> None:
 
     op.drop_table("action_log")
     with op.batch_alter_table("task", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_task_parent_id"))
         batch_op.drop_index("ix_task_assignee_status")
         batch_op.drop_index("ix_task_assignee_decided")
         batch_op.drop_index("ix_task_application")
