@@ -47,6 +47,17 @@ class PermanentError(ChannelError):
     """A channel can never deliver this message (no such user, invalid payload): no retry."""
 
 
+class Deferred(ChannelError):
+    """The far end asked us to wait (a rate limit): retry after `retry_after` seconds.
+
+    Not a failure of the message: it never makes a delivery DEAD, however often it happens.
+    """
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Channel(Protocol):
     """What the relay and the delivery job need from a channel."""
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hall.channels import ChannelRegistry, PermanentError
+from hall.channels import ChannelRegistry, Deferred, PermanentError
 from hall.clock import Clock, SystemClock
 from hall.db import Database
 from hall.errors import Conflict, NotFound
@@ -122,8 +122,19 @@ def _record_failure(
     max_attempts: int,
     jitter: Callable[[], float],
 ) -> Outcome:
-    delivery.attempts += 1
+    delivery.attempts += 1  # also for deferrals: each try has its own job id
     delivery.last_error = _describe(exc)
+    if isinstance(exc, Deferred):
+        delivery.status = DeliveryStatus.RETRY
+        delivery.next_attempt_at = now + timedelta(seconds=max(1.0, exc.retry_after))
+        log.info(
+            "delivery %s (%s) deferred until %s: %s",
+            delivery.id,
+            delivery.channel,
+            delivery.next_attempt_at.isoformat(),
+            delivery.last_error,
+        )
+        return Outcome.RETRY
     if isinstance(exc, PermanentError) or delivery.attempts >= max_attempts:
         delivery.status = DeliveryStatus.DEAD
         delivery.next_attempt_at = None

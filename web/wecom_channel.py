@@ -40,7 +40,7 @@ from cards import (
     review_card,
 )
 from config import Settings
-from hall.channels import PermanentError
+from hall.channels import Deferred, PermanentError
 from hall.clock import Clock, SystemClock
 from hall.definitions import FieldType, ProcessSpec
 from hall.models import Application, Outbox, Person, PersonKind, PersonStatus, Task
@@ -87,6 +87,13 @@ class WeComCardChannel:
         return outbox.kind in CARRIED and outbox.recipient_id is not None
 
     def send(self, session: Session, outbox: Outbox) -> None:
+        try:
+            self._deliver(session, outbox)
+        except RateLimited as exc:
+            # WeCom's 45009/45033 or the per-member limit: wait as told, never give up on it.
+            raise Deferred(str(exc), retry_after=exc.retry_after) from exc
+
+    def _deliver(self, session: Session, outbox: Outbox) -> None:
         recipient = session.get(Person, outbox.recipient_id) if outbox.recipient_id else None
         if recipient is None:
             raise PermanentError("the recipient does not exist")

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from config import load_settings
 from hall import jobs
-from hall.channels import ChannelRegistry, InAppChannel
+from hall.channels import ChannelRegistry, Deferred, InAppChannel
 from hall.clock import FrozenClock
 from hall.deliveries import Outcome, attempt, backoff, failed_deliveries, retry_delivery
 from hall.errors import Conflict, NotFound
@@ -190,6 +190,35 @@ def test_a_permanent_error_is_dead_at_once(session, wired):
     flaky = deliveries(session, row.id)["flaky"]
     assert (flaky.status, flaky.attempts) == (DeliveryStatus.DEAD, 1)
     assert flaky.last_error == "PermanentError: no such WeCom user"
+
+
+def test_a_rate_limited_delivery_waits_as_told_and_never_goes_dead(session, db):
+    class Throttled:
+        name = "throttled"
+
+        def accepts(self, outbox: Outbox) -> bool:
+            return True
+
+        def send(self, session: Session, outbox: Outbox) -> None:
+            raise Deferred("per-member message limit reached", retry_after=120)
+
+    channels = ChannelRegistry([Throttled()])
+    row = assigned(session, scene(session))
+    session.commit()
+    queue: list[int] = []
+    Relay(db, channels, lambda d, _j: queue.append(d), lambda _j: True).run_once()
+    clock = FrozenClock()
+
+    for _ in range(MAX_ATTEMPTS + 2):  # more tries than a failing channel would get
+        outcome = attempt(db, channels, queue[0], clock=clock, max_attempts=MAX_ATTEMPTS)
+        assert outcome == Outcome.RETRY
+        delivery = deliveries(session, row.id)["throttled"]
+        session.expire_all()
+        assert delivery.status == DeliveryStatus.RETRY
+        assert delivery.next_attempt_at == clock.now() + timedelta(seconds=120)
+        with db.unit_of_work() as s:  # due again: the relay would queue it
+            s.get(Delivery, delivery.id).status = DeliveryStatus.QUEUED
+        clock.advance(seconds=120)
 
 
 def test_a_channel_missing_on_this_worker_is_retried_not_lost(session, wired, db):
