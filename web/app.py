@@ -39,7 +39,8 @@ def create_app(
     app.extensions["hall.settings"] = settings
     app.extensions["hall.db"] = db
     if redis is None and settings.redis_url:
-        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+        # Bounded both ways: a hung Redis must not hold a WeCom callback past its 5 s.
+        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
     app.extensions["hall.redis"] = redis
 
     @app.get("/healthz")
