@@ -11,6 +11,7 @@ import click
 
 from config import Settings, SettingsError, load_settings
 from config.logging import configure_logging
+from hall.stats_cli import install as install_stats
 from sync.cli import install as install_sync
 from web.runner import RunError, RunOptions, run_hall
 from web.worker import run_worker
@@ -79,6 +80,7 @@ def build_cli() -> click.Group:
     group.add_command(run_command)
     group.add_command(worker_command)
     install_sync(group)  # `hall sync …`, and `hall demo` also fills the staging tables
+    install_stats(group)  # `hall stats rebuild|fold`
     return group
 
 

@@ -23,7 +23,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from config import Settings, SettingsError
-from hall import jobs
+from hall import jobs, stats_daily
 from hall.channels import ChannelRegistry, InAppChannel, LogChannel
 from hall.clock import Clock, SystemClock
 from hall.db import Database
@@ -159,12 +159,20 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
                 daemon=True,
             )
             loop.start()
+            folder = threading.Thread(  # the statistics' daily aggregates, every minute
+                target=stats_daily.fold_forever,
+                args=(db, stop, SystemClock(), stats_daily.FOLD_INTERVAL),
+                name="hall-stats-fold",
+                daemon=True,
+            )
+            folder.start()
             sync_jobs.arm(queue, settings.sync_cron)  # the nightly sync, re-armed by each run
             try:
                 worker.work(with_scheduler=True)
             finally:
                 stop.set()
                 loop.join(_RELAY_STOP_TIMEOUT)
+                folder.join(_RELAY_STOP_TIMEOUT)
     finally:
         connection.close()
         db.dispose()
