@@ -126,17 +126,19 @@ class _Idempotency:
             return
         response = result.to_dict()
         response.pop("replayed")
+        session.add(
+            IdempotencyRecord(
+                actor_id=self.actor_id,
+                key=self.key,
+                fingerprint=self.fingerprint,
+                response=response,
+                created_at=now,
+            )
+        )
+        # No savepoint: if another request stored this key first, this whole unit of work
+        # (the decision with it) must roll back anyway, and the caller replays theirs.
         try:
-            with session.begin_nested():
-                session.add(
-                    IdempotencyRecord(
-                        actor_id=self.actor_id,
-                        key=self.key,
-                        fingerprint=self.fingerprint,
-                        response=response,
-                        created_at=now,
-                    )
-                )
+            session.flush()
         except IntegrityError:
             raise _KeyTaken from None
 
