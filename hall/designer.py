@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -51,6 +52,8 @@ from hall.models import (
 from hall.processes import publish
 from hall.resolve import applicant_facts, delegate, fallback_people, resolve_rule
 from hall.states import AppStatus
+
+log = logging.getLogger("hall.designer")
 
 MAX_DRAFT_BYTES = 256 * 1024  # a definition is a few KB; this bounds what a save may store
 
@@ -172,20 +175,26 @@ class Problem:
         return describe_path(self.path)
 
 
-def describe_path(path: str) -> str:
-    """`form.2.label` → `表单字段 3 · 标题`, for people reading the problem list."""
+def _same(text: str) -> str:
+    return text
+
+
+def describe_path(path: str, say: Callable[[str], str] = _same) -> str:
+    """`form.2.label` → `表单字段 3 · 标题`, for people reading the problem list.
+
+    `say` puts each zh_CN label into the reader's language (the web view's gettext)."""
     if not path:
-        return "事项"
+        return say("事项")
     parts = path.split(".")
     head = parts[0]
     if head in {"form", "flow"} and len(parts) > 1 and parts[1].isdigit():
-        noun = "表单字段" if head == "form" else "流程步骤"
+        noun = say("表单字段" if head == "form" else "流程步骤")
         text = f"{noun} {int(parts[1]) + 1}"
         props = FIELD_PROP_LABELS if head == "form" else STEP_PROP_LABELS
         if len(parts) > 2:
-            text += " · " + props.get(parts[2], parts[2])
+            text += " · " + (say(props[parts[2]]) if parts[2] in props else parts[2])
         return text
-    return CATALOGUE_LABELS.get(head, head)
+    return say(CATALOGUE_LABELS[head]) if head in CATALOGUE_LABELS else head
 
 
 def _problems_of(exc: ValidationError) -> list[Problem]:
@@ -772,6 +781,15 @@ class Designer:
             )
             session.add(row)
             session.flush()
+            # Who may design a department's processes is a security decision: say who
+            # decided it (there is no audit table for role grants; the log is the record).
+            log.info(
+                "person %s granted dept_admin of %s to %s (grant %s)",
+                person_id,
+                dept.code,
+                who.userid,
+                row.id,
+            )
             return row.id
 
     def revoke_admin(self, person_id: int, grant_id: int) -> None:
@@ -781,6 +799,13 @@ class Designer:
             row = session.get(RoleGrant, grant_id)
             if row is None or row.role_code != RoleCode.DEPT_ADMIN:
                 raise NotFound("授权不存在")
+            log.info(
+                "person %s revoked dept_admin of %s from %s (grant %s)",
+                person_id,
+                row.department.code if row.department is not None else "-",
+                row.person.userid,
+                row.id,
+            )
             session.delete(row)
 
 

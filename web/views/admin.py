@@ -14,7 +14,7 @@ from hall.errors import HallError, NotFound
 from sync.report import STATUS_LABELS, STEPS
 from sync.services import get_run, list_runs
 from web.i18n import gettext
-from web.views.common import clock, db, flash_error, not_found_page, page, page_blueprint, person_id
+from web.views.common import clock, db, not_found_page, page, page_blueprint, person_id
 
 bp = page_blueprint("admin", __name__)
 
@@ -62,7 +62,7 @@ def retry(delivery_id: int) -> BaseResponse:
     except NotFound:
         return not_found_page()
     except HallError as exc:
-        flash_error(exc)
+        flash(gettext(exc.message), "error")
     else:
         flash(gettext("已重新排队投递"), "success")
     return redirect(url_for("admin.deliveries"))
@@ -81,13 +81,19 @@ def grant() -> BaseResponse:
     try:
         designer.grant_admin(person_id(), form["userid"], form["department"])
     except HallError as exc:
-        flash_error(exc)
+        # The message above the form, each field's problem next to it (once, not also
+        # in the message), both in the viewer's language.
+        flash(gettext(exc.message), "error")
+        fields = exc.detail.get("fields")
+        errors = (
+            {str(k): gettext(str(v)) for k, v in fields.items()} if isinstance(fields, dict) else {}
+        )
         return page(
             "admin/admins.html",
             422,
             grants=designer.admins(person_id()),
             form=form,
-            errors=exc.detail.get("fields") or {},
+            errors=errors,
         )
     flash(gettext("已授权"), "success")
     return redirect(url_for("admin.admins"))

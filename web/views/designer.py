@@ -6,13 +6,18 @@ The editor page holds the draft in the browser and saves it to the server on eve
 (shown next to their fields), the change list against the published version, and the
 live preview (the applicant's form, rendered by the same partial as the apply page) with
 the flow diagram. "Who would approve this" posts the preview form; publishing is a form.
+
+The services speak zh_CN; `say` puts their messages (problems, change lists, who would
+approve) into the viewer's language, and the editor's script gets its labels translated
+from the page (`JS_LABELS`, a JSON blob), so the whole page follows the language switch.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flask import Response, jsonify, redirect, render_template, request, url_for
+from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
@@ -27,13 +32,13 @@ from hall.definitions import (
     RuleType,
     StepKind,
 )
-from hall.designer import Designer, DraftView
+from hall.designer import Designer, DraftView, StepPreview, describe_path
 from hall.errors import Conflict, HallError, Invalid, NotFound
 from hall.models import RoleCode
+from web.i18n import CATALOGUE, current_lang, gettext
 from web.views.common import (
     clock,
     db,
-    flash_error,
     invalid_fields,
     not_found_page,
     page,
@@ -43,6 +48,145 @@ from web.views.common import (
 from web.views.formdata import read_form
 
 bp = page_blueprint("designer", __name__)
+
+
+# The editor script's labels (designer.js): key → zh_CN message id, sent translated.
+JS_LABELS: dict[str, str] = {
+    "name": "事项名称",
+    "category": "分类",
+    "audience": "服务对象",
+    "visible_to": "可见范围（部门编码，逗号分隔）",
+    "description": "说明",
+    "basis": "办事依据",
+    "materials": "材料清单（每行一项）",
+    "optional_suffix": "（可选）",
+    "promised_days": "承诺时限（工作日）",
+    "visits": "跑动次数",
+    "contact": "咨询电话",
+    "immediate": "即办件",
+    "drag": "拖动",
+    "remove": "删除",
+    "remove_field": "删除字段",
+    "remove_step": "删除步骤",
+    "label": "标题",
+    "field_key": "字段编码",
+    "type": "类型",
+    "first_option": "选项一",
+    "required": "必填",
+    "key_field": "卡片关键字段",
+    "prefill": "自动填入",
+    "help": "说明",
+    "options": "选项（每行 值=显示名）",
+    "max_length": "最长长度",
+    "pattern": "格式（正则）",
+    "min": "最小值",
+    "max": "最大值",
+    "max_days": "最长天数",
+    "step_name": "名称",
+    "step_key": "步骤编码",
+    "mode": "审批方式",
+    "approver": "审批人规则",
+    "userids": "人员账号（逗号分隔）",
+    "role": "角色",
+    "department": "部门编码",
+    "levels": "向上级数（1 = 本部门）",
+    "person_field": "人员字段",
+    "time_limit": "时限（小时）",
+    "cc": "抄送人员账号（逗号分隔）",
+    "condition": "条件（不填则总是执行）",
+    "complex_condition": "复杂条件（嵌套）：",
+    "join": "条件组合",
+    "join_all": "全部满足（且）",
+    "join_any": "任一满足（或）",
+    "subject": "条件对象",
+    "op": "比较",
+    "value": "值",
+    "remove_condition_short": "移除",
+    "remove_condition": "移除条件",
+    "add_condition": "添加条件",
+    "no_changes": "没有变更",
+    "new_field": "新字段",
+    "new_step": "新步骤",
+    "separator": "：",
+    "list_separator": "；",
+}
+
+# The designer services' messages with parameters (hall.designer): change lists, reference
+# problems, delegated approvers. Each is a CATALOGUE id; `say` matches a message to one.
+MESSAGES: tuple[str, ...] = (
+    "新事项「{name}」首次发布",
+    "新增字段「{title}」（{key}）",
+    "新增步骤「{title}」（{key}）",
+    "修改字段「{title}」：{detail}",
+    "修改步骤「{title}」：{detail}",
+    "删除字段「{title}」（{key}）",
+    "删除步骤「{title}」（{key}）",
+    "字段顺序调整为：{keys}",
+    "步骤顺序调整为：{keys}",
+    "{label}已修改",
+    "{label}：{old} → {new}",
+    "{label} {old} → {new}",
+    "没有编码为 {code} 的部门",
+    "没有在职人员 {userid}",
+    "{who}，代 {name} 审批",
+)
+# Values a change list shows for empty and yes/no (hall.designer._show).
+VALUES = frozenset({"（空）", "是", "否"})
+
+
+def _pattern(msgid: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", msgid)
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts)
+    )
+    return re.compile(f"^{regex}$", re.DOTALL)
+
+
+_PATTERNS = [(msgid, _pattern(msgid)) for msgid in MESSAGES]
+
+
+def _param(name: str, value: str) -> str:
+    if name == "detail":  # a change's details: "标题 a → b；选项已修改"
+        return "; ".join(say(part) for part in value.split("；"))
+    if name == "label":
+        return gettext(value)
+    if name in {"old", "new"}:
+        return gettext(value) if value in VALUES else value
+    return value  # names, keys, codes: the records' own text
+
+
+def say(message: str) -> str:
+    """A designer service message in the viewer's language (itself in zh_CN)."""
+    if current_lang() != "en":
+        return message
+    if message in CATALOGUE:
+        return CATALOGUE[message]
+    for msgid, pattern in _PATTERNS:
+        found = pattern.match(message)
+        if found is not None:
+            params = {k: _param(k, v) for k, v in found.groupdict().items()}
+            return CATALOGUE[msgid].format(**params)
+    return message
+
+
+def _js_labels() -> dict[str, str]:
+    return {key: gettext(msgid) for key, msgid in JS_LABELS.items()}
+
+
+def _who_steps(steps: list[StepPreview]) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": s.index,
+            "name": s.name,
+            "condition": s.condition,
+            "runs": s.runs,
+            "approvers": [say(a) for a in s.approvers],
+            "cc": s.cc,
+            "nobody": s.nobody,
+            "fallback": s.fallback,
+        }
+        for s in steps
+    ]
 
 
 def designer() -> Designer:
@@ -122,9 +266,10 @@ def _state(view: DraftView) -> dict[str, Any]:
         "revision": view.revision,
         "valid": view.valid,
         "problems": [
-            {"path": p.path, "where": p.where, "message": p.message} for p in view.problems
+            {"path": p.path, "where": describe_path(p.path, gettext), "message": say(p.message)}
+            for p in view.problems
         ],
-        "changes": [c.text for c in view.changes],
+        "changes": [say(c.text) for c in view.changes],
         "preview": _preview_html(view),
     }
 
@@ -157,7 +302,7 @@ def create() -> BaseResponse:
             422,
             rows=rows,
             departments=departments,
-            errors=invalid_fields(exc),
+            errors={k: gettext(v) for k, v in invalid_fields(exc).items()},
             form=form,
         )
     except NotFound:
@@ -173,14 +318,21 @@ def edit(key: str) -> Response:
         return not_found_page()
     context = _preview_context(view)
     context.pop("view")
-    return page("designer/edit.html", view=view, state=_state(view), choices=_choices(), **context)
+    return page(
+        "designer/edit.html",
+        view=view,
+        state=_state(view),
+        choices=_choices(),
+        labels=_js_labels(),
+        **context,
+    )
 
 
 @bp.post("/designer/<key>/save")
 def save(key: str) -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-        return jsonify(error="草稿格式不对"), 400
+        return jsonify(error=gettext("草稿格式不对")), 400
     revision = body.get("revision")
     try:
         view = designer().save(
@@ -190,11 +342,11 @@ def save(key: str) -> ResponseReturnValue:
             revision=revision if isinstance(revision, int) else None,
         )
     except NotFound:
-        return jsonify(error="未找到"), 404
+        return jsonify(error=gettext("未找到")), 404
     except Conflict as exc:
-        return jsonify(error=exc.message, revision=exc.detail.get("revision")), 409
+        return jsonify(error=gettext(exc.message), revision=exc.detail.get("revision")), 409
     except Invalid as exc:
-        return jsonify(error=exc.message), 422
+        return jsonify(error=gettext(exc.message)), 422
     return jsonify(_state(view))
 
 
@@ -210,8 +362,10 @@ def who(key: str) -> Response:
     except NotFound:
         return not_found_page()
     except Invalid as exc:
-        return page("designer/_who.html", 200, steps=[], error=exc.message, applicant=applicant)
-    return page("designer/_who.html", steps=steps, error="", applicant=applicant)
+        return page(
+            "designer/_who.html", 200, steps=[], error=gettext(exc.message), applicant=applicant
+        )
+    return page("designer/_who.html", steps=_who_steps(steps), error="", applicant=applicant)
 
 
 @bp.post("/designer/<key>/publish")
@@ -224,9 +378,12 @@ def publish(key: str) -> BaseResponse:
     except NotFound:
         return not_found_page()
     except HallError as exc:
-        flash_error(exc)
+        # The problems themselves are listed on the editor page it goes back to.
+        flash(gettext(exc.message), "error")
         return redirect(url_for("designer.edit", key=key))
-    return page("designer/published.html", result=result)
+    return page(
+        "designer/published.html", result=result, changes=[say(c.text) for c in result.changes]
+    )
 
 
 @bp.post("/designer/<key>/discard")

@@ -9,6 +9,8 @@
   const data = JSON.parse(document.getElementById("draft-data").textContent);
   const choices = JSON.parse(document.getElementById("draft-choices").textContent);
   const initial = JSON.parse(document.getElementById("draft-state").textContent);
+  // Every label comes translated from the page (web/views/designer.py JS_LABELS).
+  const T = JSON.parse(document.getElementById("designer-labels").textContent);
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const status = document.getElementById("save-status");
   let revision = initial.revision;
@@ -17,10 +19,13 @@
   let again = false;
 
   const LABELS = {
-    name: "事项名称", category: "分类", audience: "服务对象", visible_to: "可见范围（部门编码，逗号分隔）",
-    description: "说明", basis: "办事依据", materials: "材料清单（每行一项）", promised_days: "承诺时限（工作日）",
-    visits: "跑动次数", contact: "咨询电话", immediate: "即办件",
+    name: T.name, category: T.category, audience: T.audience, visible_to: T.visible_to,
+    description: T.description, basis: T.basis, materials: T.materials, promised_days: T.promised_days,
+    visits: T.visits, contact: T.contact, immediate: T.immediate,
   };
+  // A material marked optional ends with the suffix, in either language.
+  const OPTIONAL = Array.from(new Set([T.optional_suffix, "（可选）"]));
+  const optionalName = (s) => { const o = OPTIONAL.find((x) => s.endsWith(x)); return o ? s.slice(0, -o.length).trim() : null; };
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -87,10 +92,10 @@
     box.appendChild(input("immediate", data.immediate, { label: LABELS.immediate, type: "checkbox", set: (v) => setOrDrop(data, "immediate", v || undefined) }));
     text("description", { type: "textarea", wide: true });
     text("basis", { type: "textarea", wide: true });
-    const materials = (data.materials || []).map((m) => m.name + (m.required === false ? "（可选）" : "")).join("\n");
+    const materials = (data.materials || []).map((m) => m.name + (m.required === false ? T.optional_suffix : "")).join("\n");
     box.appendChild(input("materials", materials, {
       label: LABELS.materials, type: "textarea", wide: true,
-      set: (v) => setOrDrop(data, "materials", String(v).split("\n").map((s) => s.trim()).filter(Boolean).map((s) => (s.endsWith("（可选）") ? { name: s.slice(0, -4), required: false } : { name: s }))),
+      set: (v) => setOrDrop(data, "materials", String(v).split("\n").map((s) => s.trim()).filter(Boolean).map((s) => (optionalName(s) !== null ? { name: optionalName(s), required: false } : { name: s }))),
     }));
   }
 
@@ -102,39 +107,39 @@
       const p = "form." + i;
       const item = el("li", { class: "item", "data-path": p, "data-index": String(i) });
       const head = el("div", { class: "item-head" }, [
-        el("span", { class: "handle", title: "拖动", "aria-hidden": "true", text: "⠿" }),
+        el("span", { class: "handle", title: T.drag, "aria-hidden": "true", text: "⠿" }),
         el("strong", { text: f.label || f.key }),
         el("code", { text: f.key }),
         el("span", { class: "tag", text: f.type }),
       ]);
-      const del = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_warn del", text: "删除", "aria-label": "删除字段 " + (f.label || f.key) });
+      const del = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_warn del", text: T.remove, "aria-label": T.remove_field + " " + (f.label || f.key) });
       del.addEventListener("click", () => { data.form.splice(i, 1); changed(true); });
       head.appendChild(del);
       item.appendChild(head);
       const grid = el("div", { class: "form-grid two" });
-      grid.appendChild(input(p + ".label", f.label, { label: "标题", set: (v) => { f.label = v; head.children[1].textContent = v || f.key; } }));
-      grid.appendChild(input(p + ".key", f.key, { label: "字段编码", set: (v) => { f.key = v; } }));
-      grid.appendChild(input(p + ".type", f.type, { label: "类型", options: choices.field_types, rerender: true, set: (v) => { f.type = v; if (v === "choice" || v === "multichoice") { f.options = f.options || [{ value: "a", label: "选项一" }]; } else delete f.options; } }));
-      grid.appendChild(input(p + ".required", f.required, { label: "必填", type: "checkbox", set: (v) => setOrDrop(f, "required", v || undefined) }));
-      grid.appendChild(input(p + ".key_field", f.key_field, { label: "卡片关键字段", type: "checkbox", set: (v) => setOrDrop(f, "key_field", v || undefined) }));
-      grid.appendChild(input(p + ".prefill", f.prefill, { label: "自动填入", options: choices.prefill, blank: true, set: (v) => setOrDrop(f, "prefill", v || undefined) }));
-      grid.appendChild(input(p + ".help", f.help, { label: "说明", set: (v) => setOrDrop(f, "help", v) }));
+      grid.appendChild(input(p + ".label", f.label, { label: T.label, set: (v) => { f.label = v; head.children[1].textContent = v || f.key; } }));
+      grid.appendChild(input(p + ".key", f.key, { label: T.field_key, set: (v) => { f.key = v; } }));
+      grid.appendChild(input(p + ".type", f.type, { label: T.type, options: choices.field_types, rerender: true, set: (v) => { f.type = v; if (v === "choice" || v === "multichoice") { f.options = f.options || [{ value: "a", label: T.first_option }]; } else delete f.options; } }));
+      grid.appendChild(input(p + ".required", f.required, { label: T.required, type: "checkbox", set: (v) => setOrDrop(f, "required", v || undefined) }));
+      grid.appendChild(input(p + ".key_field", f.key_field, { label: T.key_field, type: "checkbox", set: (v) => setOrDrop(f, "key_field", v || undefined) }));
+      grid.appendChild(input(p + ".prefill", f.prefill, { label: T.prefill, options: choices.prefill, blank: true, set: (v) => setOrDrop(f, "prefill", v || undefined) }));
+      grid.appendChild(input(p + ".help", f.help, { label: T.help, set: (v) => setOrDrop(f, "help", v) }));
       if (f.type === "choice" || f.type === "multichoice") {
         const text = (f.options || []).map((o) => o.value + "=" + o.label).join("\n");
-        grid.appendChild(input(p + ".options", text, { label: "选项（每行 值=显示名）", type: "textarea", wide: true, set: (v) => {
+        grid.appendChild(input(p + ".options", text, { label: T.options, type: "textarea", wide: true, set: (v) => {
           f.options = String(v).split("\n").map((s) => s.trim()).filter(Boolean).map((s) => { const k = s.indexOf("="); return k > 0 ? { value: s.slice(0, k).trim(), label: s.slice(k + 1).trim() } : { value: s, label: s }; });
         } }));
       }
       if (["text", "textarea"].includes(f.type)) {
-        grid.appendChild(input(p + ".max_length", f.max_length, { label: "最长长度", type: "number", set: (v) => setOrDrop(f, "max_length", num(v)) }));
-        grid.appendChild(input(p + ".pattern", f.pattern, { label: "格式（正则）", set: (v) => setOrDrop(f, "pattern", v) }));
+        grid.appendChild(input(p + ".max_length", f.max_length, { label: T.max_length, type: "number", set: (v) => setOrDrop(f, "max_length", num(v)) }));
+        grid.appendChild(input(p + ".pattern", f.pattern, { label: T.pattern, set: (v) => setOrDrop(f, "pattern", v) }));
       }
       if (f.type === "number") {
-        grid.appendChild(input(p + ".min", f.min, { label: "最小值", type: "number", set: (v) => setOrDrop(f, "min", num(v)) }));
-        grid.appendChild(input(p + ".max", f.max, { label: "最大值", type: "number", set: (v) => setOrDrop(f, "max", num(v)) }));
+        grid.appendChild(input(p + ".min", f.min, { label: T.min, type: "number", set: (v) => setOrDrop(f, "min", num(v)) }));
+        grid.appendChild(input(p + ".max", f.max, { label: T.max, type: "number", set: (v) => setOrDrop(f, "max", num(v)) }));
       }
       if (f.type === "date_range" || f.type === "datetime_range") {
-        grid.appendChild(input(p + ".max_days", f.max_days, { label: "最长天数", type: "number", set: (v) => setOrDrop(f, "max_days", num(v)) }));
+        grid.appendChild(input(p + ".max_days", f.max_days, { label: T.max_days, type: "number", set: (v) => setOrDrop(f, "max_days", num(v)) }));
       }
       item.appendChild(grid);
       box.appendChild(item);
@@ -171,29 +176,29 @@
       s.approver = s.approver || { type: "dept_head" };
       const item = el("li", { class: "item", "data-path": p, "data-index": String(i) });
       const head = el("div", { class: "item-head" }, [
-        el("span", { class: "handle", title: "拖动", "aria-hidden": "true", text: "⠿" }),
+        el("span", { class: "handle", title: T.drag, "aria-hidden": "true", text: "⠿" }),
         el("strong", { text: s.name || s.key }),
         el("code", { text: s.key }),
       ]);
-      const del = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_warn del", text: "删除", "aria-label": "删除步骤 " + (s.name || s.key) });
+      const del = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_warn del", text: T.remove, "aria-label": T.remove_step + " " + (s.name || s.key) });
       del.addEventListener("click", () => { data.flow.splice(i, 1); changed(true); });
       head.appendChild(del);
       item.appendChild(head);
       const grid = el("div", { class: "form-grid two" });
-      grid.appendChild(input(p + ".name", s.name, { label: "名称", set: (v) => { s.name = v; head.children[1].textContent = v || s.key; } }));
-      grid.appendChild(input(p + ".key", s.key, { label: "步骤编码", set: (v) => { s.key = v; } }));
-      grid.appendChild(input(p + ".kind", s.kind || "approval", { label: "类型", options: choices.step_kinds, set: (v) => setOrDrop(s, "kind", v === "approval" ? undefined : v) }));
-      grid.appendChild(input(p + ".mode", s.mode || "any", { label: "审批方式", options: choices.modes, set: (v) => setOrDrop(s, "mode", v === "any" ? undefined : v) }));
+      grid.appendChild(input(p + ".name", s.name, { label: T.step_name, set: (v) => { s.name = v; head.children[1].textContent = v || s.key; } }));
+      grid.appendChild(input(p + ".key", s.key, { label: T.step_key, set: (v) => { s.key = v; } }));
+      grid.appendChild(input(p + ".kind", s.kind || "approval", { label: T.type, options: choices.step_kinds, set: (v) => setOrDrop(s, "kind", v === "approval" ? undefined : v) }));
+      grid.appendChild(input(p + ".mode", s.mode || "any", { label: T.mode, options: choices.modes, set: (v) => setOrDrop(s, "mode", v === "any" ? undefined : v) }));
       const a = s.approver;
-      grid.appendChild(input(p + ".approver", a.type, { label: "审批人规则", options: choices.rule_types, rerender: true, set: (v) => { s.approver = { type: v }; } }));
-      if (a.type === "persons") grid.appendChild(input(p + ".approver.userids", (a.userids || []).join(","), { label: "人员账号（逗号分隔）", set: (v) => setOrDrop(a, "userids", list(v)) }));
-      if (a.type === "role_in_applicant_dept" || a.type === "role_in_dept") grid.appendChild(input(p + ".approver.role", a.role, { label: "角色", options: choices.roles, blank: true, set: (v) => setOrDrop(a, "role", v) }));
-      if (a.type === "role_in_dept" || a.type === "leader_in_charge") grid.appendChild(input(p + ".approver.department", a.department, { label: "部门编码", set: (v) => setOrDrop(a, "department", v) }));
-      if (a.type === "dept_head") grid.appendChild(input(p + ".approver.levels", a.levels, { label: "向上级数（1 = 本部门）", type: "number", set: (v) => setOrDrop(a, "levels", num(v)) }));
-      if (a.type === "form_person") grid.appendChild(input(p + ".approver.field", a.field, { label: "人员字段", options: (data.form || []).filter((f) => f.type === "person").map((f) => f.key), blank: true, set: (v) => setOrDrop(a, "field", v) }));
-      grid.appendChild(input(p + ".time_limit_hours", s.time_limit_hours, { label: "时限（小时）", type: "number", set: (v) => setOrDrop(s, "time_limit_hours", num(v)) }));
+      grid.appendChild(input(p + ".approver", a.type, { label: T.approver, options: choices.rule_types, rerender: true, set: (v) => { s.approver = { type: v }; } }));
+      if (a.type === "persons") grid.appendChild(input(p + ".approver.userids", (a.userids || []).join(","), { label: T.userids, set: (v) => setOrDrop(a, "userids", list(v)) }));
+      if (a.type === "role_in_applicant_dept" || a.type === "role_in_dept") grid.appendChild(input(p + ".approver.role", a.role, { label: T.role, options: choices.roles, blank: true, set: (v) => setOrDrop(a, "role", v) }));
+      if (a.type === "role_in_dept" || a.type === "leader_in_charge") grid.appendChild(input(p + ".approver.department", a.department, { label: T.department, set: (v) => setOrDrop(a, "department", v) }));
+      if (a.type === "dept_head") grid.appendChild(input(p + ".approver.levels", a.levels, { label: T.levels, type: "number", set: (v) => setOrDrop(a, "levels", num(v)) }));
+      if (a.type === "form_person") grid.appendChild(input(p + ".approver.field", a.field, { label: T.person_field, options: (data.form || []).filter((f) => f.type === "person").map((f) => f.key), blank: true, set: (v) => setOrDrop(a, "field", v) }));
+      grid.appendChild(input(p + ".time_limit_hours", s.time_limit_hours, { label: T.time_limit, type: "number", set: (v) => setOrDrop(s, "time_limit_hours", num(v)) }));
       const ccPeople = (s.cc || []).filter((r) => r.type === "persons").flatMap((r) => r.userids || []);
-      grid.appendChild(input(p + ".cc", ccPeople.join(","), { label: "抄送人员账号（逗号分隔）", set: (v) => {
+      grid.appendChild(input(p + ".cc", ccPeople.join(","), { label: T.cc, set: (v) => {
         const others = (s.cc || []).filter((r) => r.type !== "persons");
         const ids = list(v);
         setOrDrop(s, "cc", ids.length ? others.concat([{ type: "persons", userids: ids }]) : others);
@@ -206,15 +211,15 @@
 
   function conditionBuilder(step, p) {
     const wrap = el("fieldset", { class: "condition", "data-path": p + ".condition" });
-    wrap.appendChild(el("legend", { text: "条件（不填则总是执行）" }));
+    wrap.appendChild(el("legend", { text: T.condition }));
     const parsed = conditionRows(step);
     if (parsed === null) {
-      wrap.appendChild(el("p", { class: "muted", text: "复杂条件（嵌套）：" + JSON.stringify(step.condition) }));
+      wrap.appendChild(el("p", { class: "muted", text: T.complex_condition + JSON.stringify(step.condition) }));
       return wrap;
     }
     const state = { join: parsed.join, rows: parsed.rows.map((r) => Object.assign({}, r)) };
-    const join = el("select", { "aria-label": "条件组合" });
-    [["all", "全部满足（且）"], ["any", "任一满足（或）"]].forEach(([v, t]) => join.appendChild(el("option", { value: v, text: t })));
+    const join = el("select", { "aria-label": T.join });
+    [["all", T.join_all], ["any", T.join_any]].forEach(([v, t]) => join.appendChild(el("option", { value: v, text: t })));
     join.value = state.join;
     join.addEventListener("change", () => { state.join = join.value; writeCondition(step, state.join, state.rows); changed(false); });
     wrap.appendChild(join);
@@ -226,14 +231,14 @@
     }).concat(["applicant.kind", "applicant.post", "applicant.department", "applicant.level", "applicant.roles"]);
     state.rows.forEach((row, k) => {
       const line = el("div", { class: "cond-row" });
-      const subj = el("select", { "aria-label": "条件对象" });
+      const subj = el("select", { "aria-label": T.subject });
       subjects.forEach((v) => subj.appendChild(el("option", { value: v, text: v })));
       subj.value = row.subject;
-      const op = el("select", { "aria-label": "比较" });
+      const op = el("select", { "aria-label": T.op });
       choices.ops.forEach((v) => op.appendChild(el("option", { value: v, text: v })));
       op.value = row.op;
-      const val = el("input", { "aria-label": "值", value: Array.isArray(row.value) ? row.value.join(",") : (row.value == null ? "" : String(row.value)) });
-      const rm = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default", text: "移除", "aria-label": "移除条件" });
+      const val = el("input", { "aria-label": T.value, value: Array.isArray(row.value) ? row.value.join(",") : (row.value == null ? "" : String(row.value)) });
+      const rm = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default", text: T.remove_condition_short, "aria-label": T.remove_condition });
       const update = () => {
         state.rows[k] = { subject: subj.value, op: op.value };
         const v = parseValue(op.value, val.value);
@@ -248,7 +253,7 @@
       [subj, op, val, rm].forEach((n) => line.appendChild(n));
       wrap.appendChild(line);
     });
-    const add = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default add-cond", text: "添加条件" });
+    const add = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default add-cond", text: T.add_condition });
     add.addEventListener("click", () => {
       state.rows.push({ subject: subjects[0], op: ">", value: 1 });
       writeCondition(step, state.join, state.rows);
@@ -288,7 +293,7 @@
     root.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
     root.querySelectorAll(".item.has-problem").forEach((n) => n.classList.remove("has-problem"));
     state.problems.forEach((pr) => {
-      problems.appendChild(el("li", { text: pr.where + "：" + pr.message }));
+      problems.appendChild(el("li", { text: pr.where + T.separator + pr.message }));
       // Next to the field: the closest element whose path is the problem's or a parent's.
       let path = pr.path;
       let target = null;
@@ -299,7 +304,7 @@
       if (!target) return;
       const err = target.querySelector(":scope > .error");
       if (err) {
-        err.textContent = (err.textContent ? err.textContent + "；" : "") + pr.message;
+        err.textContent = (err.textContent ? err.textContent + T.list_separator : "") + pr.message;
         const control = target.querySelector("input, select, textarea");
         if (control) control.setAttribute("aria-invalid", "true");
       } else {
@@ -314,7 +319,7 @@
     const changes = document.getElementById("changes");
     changes.replaceChildren();
     state.changes.forEach((t) => changes.appendChild(el("li", { text: t })));
-    if (!state.changes.length) changes.appendChild(el("li", { class: "muted", text: "没有变更" }));
+    if (!state.changes.length) changes.appendChild(el("li", { class: "muted", text: T.no_changes }));
     document.getElementById("publish-revision").value = String(revision);
   }
 
@@ -356,14 +361,14 @@
     data.form = data.form || [];
     let n = data.form.length + 1;
     while (data.form.some((f) => f.key === "field" + n)) n += 1;
-    data.form.push({ key: "field" + n, label: "新字段" + n, type: "text" });
+    data.form.push({ key: "field" + n, label: T.new_field + n, type: "text" });
     changed(true);
   });
   document.getElementById("add-step").addEventListener("click", () => {
     data.flow = data.flow || [];
     let n = data.flow.length + 1;
     while (data.flow.some((s) => s.key === "step" + n)) n += 1;
-    data.flow.push({ key: "step" + n, name: "新步骤" + n, approver: { type: "dept_head" } });
+    data.flow.push({ key: "step" + n, name: T.new_step + n, approver: { type: "dept_head" } });
     changed(true);
   });
   window.addEventListener("beforeunload", (e) => { if (inflight || timer && status.textContent === root.dataset.msgSaving) e.preventDefault(); });

@@ -14,6 +14,9 @@
     overdue: { kind: "bar", label: [0, 2], values: [4, 5] },
     backlog: { kind: "bar", label: 0, values: [1] },
   };
+  // The page's language: the "no data" label comes translated from the template.
+  const grid = document.querySelector(".stats-grid");
+  const EMPTY = (grid && grid.dataset.msgEmpty) || "暂无数据";
   const charts = [];
   document.querySelectorAll(".chart-panel").forEach((panel) => {
     const holder = panel.querySelector(".chart");
@@ -39,7 +42,7 @@
       };
     }
     if (!data.rows.length) {
-      option.title = { text: "暂无数据", left: "center", top: "middle", textStyle: { color: "#999", fontSize: 14 } };
+      option.title = { text: EMPTY, left: "center", top: "middle", textStyle: { color: "#999", fontSize: 14 } };
     }
     const chart = window.echarts.init(holder, null, { renderer: "canvas" });
     chart.setOption(option);
