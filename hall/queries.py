@@ -651,9 +651,10 @@ class TaskItem(ReadModel):
 
 class TaskPage(ReadModel):
     items: list[TaskItem]
-    total: int
+    total: int  # exact for to-dos; for done tasks at most DONE_COUNT_CAP (see total_capped)
     page: int
     per_page: int
+    total_capped: bool = False  # more done tasks exist than were counted
 
 
 def _todo_where(person_id: int) -> list[ColumnElement[bool]]:
@@ -672,6 +673,18 @@ def _count(where: list[ColumnElement[bool]]) -> Select[int]:
     return select(func.count()).select_from(Task).where(*where)
 
 
+# A long-serving reviewer has decided tens of thousands of tasks; counting them all for a
+# badge or a pager costs more than the page. Counting stops here (the last page reachable
+# by MAX_PAGE of a normal page size lies well within it).
+DONE_COUNT_CAP = 10_000
+
+
+def count_done(session: Session, person_id: int, *, cap: int = DONE_COUNT_CAP) -> int:
+    """How many tasks the person decided, counting no further than `cap`."""
+    first = select(Task.id).where(*_done_where(person_id)).limit(cap).subquery()
+    return int(session.scalar(select(func.count()).select_from(first)) or 0)
+
+
 def my_tasks(
     session: Session,
     person_id: int,
@@ -688,7 +701,10 @@ def my_tasks(
     else:
         where = _done_where(person_id)
         order = (Task.decided_at.desc(), Task.id.desc())
-    total = session.scalar(_count(where)) or 0
+    if state == "todo":
+        total = session.scalar(_count(where)) or 0
+    else:
+        total = count_done(session, person_id)
     applicant = Person.__table__.alias("applicant")
     rows = session.execute(
         select(
@@ -749,7 +765,8 @@ def my_tasks(
         )
         for r in rows
     ]
-    return TaskPage(items=items, total=total, page=page, per_page=per_page)
+    capped = state == "done" and total >= DONE_COUNT_CAP
+    return TaskPage(items=items, total=total, page=page, per_page=per_page, total_capped=capped)
 
 
 def task_application_id(session: Session, person_id: int, task_id: int) -> int:
