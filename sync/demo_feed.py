@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Table, delete, insert
+from sqlalchemy import Table, delete, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
-from hall.demo import SEED, OrgData, build_demo_school
-from hall.models import PersonKind
+from hall.db import Database
+from hall.demo import PRESIDENT, SEED, OrgData, build_demo_school
+from hall.models import Person, PersonKind
+from sync.report import SyncReport
+from sync.services import run_sync
 from sync.staging import JZG_T_BM, JZG_T_USER, STAGING_TABLES, XS_JBXX
 
 
@@ -89,3 +92,25 @@ def _insert(session: Session, table: Table, rows: Iterable[dict[str, str]]) -> N
 def load_demo_feed(session: Session, seed: int = SEED) -> FeedCounts:
     """The demo school (the same seed as `hall demo`) into the staging tables."""
     return fill_staging(session, build_demo_school(seed))
+
+
+@dataclass(frozen=True)
+class DemoFeedResult:
+    counts: FeedCounts
+    report: SyncReport
+
+
+def feed_demo_school(database: Database) -> DemoFeedResult | None:
+    """When the demo school is in the hall and the staging tables are still empty, write
+    the school into them and run the first sync, so the demo behaves like a school whose
+    data center feeds the hall. None when there was nothing to do."""
+    if not inspect(database.engine).has_table("sync_run"):
+        return None
+    with database.reader() as session:
+        fed = session.scalar(select(func.count()).select_from(JZG_T_BM))
+        president = session.scalar(select(Person.id).where(Person.userid == PRESIDENT))
+    if fed or president is None:
+        return None
+    with database.unit_of_work() as session:
+        counts = load_demo_feed(session)
+    return DemoFeedResult(counts, run_sync(database, trigger="demo"))

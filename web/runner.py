@@ -45,6 +45,7 @@ from config import Settings
 from hall import demo
 from hall.db import Database
 from hall.migrate import upgrade
+from sync.demo_feed import feed_demo_school
 from web.worker import make_redis
 
 log = logging.getLogger("hall.run")
@@ -312,7 +313,9 @@ def prepare_database(settings: Settings, *, load_demo: bool) -> demo.LoadCounts 
         if not load_demo:
             return None
         with db.unit_of_work() as session:
-            return demo.load_demo(session)
+            counts = demo.load_demo(session)
+        if counts is not None:
+            feed_demo_school(db)  # the data center's staging tables, as `hall demo` does
     except SQLAlchemyError as exc:
         reason = getattr(exc, "orig", None) or exc
         raise RunError(
@@ -320,6 +323,7 @@ def prepare_database(settings: Settings, *, load_demo: bool) -> demo.LoadCounts 
         ) from None
     finally:
         db.dispose()
+    return counts
 
 
 # --- the web server and the worker --------------------------------------------------
