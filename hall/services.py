@@ -328,8 +328,9 @@ class Hall:
     ) -> Application:
         app = Application(
             serial=serial,
-            process=version.process,
+            process_id=version.process_id,
             version=version,
+            tasks=[],  # known empty: the engine need not load it
             applicant=actor,
             department_id=actor.department_id,
             title="",
@@ -415,7 +416,7 @@ class Hall:
             app.form = values
             app.title = render_title(spec, actor, values)
             app.submitted_at = now
-            session.flush()
+            session.flush()  # the id, for the action log and the attachments
             self._link_attachments(session, spec, app, actor)
             flow = self._flow(session, app)
             flow.fire_app("submit", "submit", actor_id=actor.id)
