@@ -680,11 +680,6 @@ Index(
     postgresql_include=["status", "department_id"],
 )
 Index(
-    "ix_task_stats",
-    Task.application_id,
-    postgresql_include=["step_index", "step_key", "status", "activated_at", "decided_at", "due_at"],
-)
-Index(
     "ix_task_open_by_assignee",
     Task.assignee_id,
     postgresql_where=Task.__table__.c.status == "pending",
