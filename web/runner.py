@@ -46,7 +46,9 @@ from hall import demo
 from hall.db import Database
 from hall.migrate import upgrade
 from sync.demo_feed import feed_demo_school
+from sync.wecom import push_org
 from web.worker import make_redis
+from wework.errors import WeComError
 
 log = logging.getLogger("hall.run")
 
@@ -326,6 +328,22 @@ def prepare_database(settings: Settings, *, load_demo: bool) -> demo.LoadCounts 
     return counts
 
 
+def push_to_sandbox(settings: Settings, redis_url: str) -> list[str]:
+    """The sandbox WeCom starts with no members, so cards would have nobody to reach: give
+    it the school's org as the nightly push gives a real corp. The push is diff-based, so a
+    restart with the same data makes no calls. Returns the report's lines."""
+    db = Database(settings.database_url)
+    conn = make_redis(redis_url)
+    try:
+        return push_org(settings, db, conn).lines()
+    except (WeComError, redis.RedisError, OSError) as exc:
+        log.warning("push to the sandbox WeCom failed: %s", exc)
+        return [f"推送组织架构到沙箱企业微信失败 / push to the sandbox WeCom failed: {exc}"]
+    finally:
+        conn.close()
+        db.dispose()
+
+
 # --- the web server and the worker --------------------------------------------------
 
 
@@ -469,6 +487,7 @@ def run_hall(settings: Settings, options: RunOptions | None = None) -> int:
         connect = connect_host_for(host)
         netloc = f"[{connect}]:{settings.port}" if ":" in connect else f"{connect}:{settings.port}"
         wait_ready(f"http://{netloc}/healthz", children, options.ready_timeout)
+        pushed = push_to_sandbox(settings, redis_url) if settings.sandbox else []
         click.echo(
             banner(
                 settings,
@@ -478,6 +497,8 @@ def run_hall(settings: Settings, options: RunOptions | None = None) -> int:
                 demo_asked=load_demo,
             )
         )
+        for line in pushed:
+            click.echo(f"  {line}")
         while True:
             exited = children.first_exited()
             if exited is not None:
