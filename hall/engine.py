@@ -88,7 +88,7 @@ class Flow:
             step_index = task.step_index
         self.session.add(
             ActionLog(
-                application_id=self.app.id,
+                application=self.app,
                 task_id=task.id if task is not None else None,
                 actor_id=actor_id,
                 action=action,

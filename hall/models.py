@@ -309,7 +309,6 @@ class Application(Base):
     __tablename__ = "application"
     __table_args__ = (
         Index("ix_application_applicant", "applicant_id", "created_at"),
-        Index("ix_application_process", "process_id", "created_at"),
         Index("ix_application_status", "status", "created_at"),
     )
     TRANSITIONS: ClassVar[dict[str, Transition[AppStatus]]] = APP_TRANSITIONS
@@ -477,6 +476,8 @@ class ActionLog(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     actor: Mapped[Person | None] = relationship()
+    # Lets a new application and its first entries go out in one flush, in FK order.
+    application: Mapped[Application] = relationship()
 
 
 class Follower(Base):

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from hall.clock import Clock, SystemClock
 from hall.db import Database
@@ -209,11 +209,14 @@ class Hall:
         return actor
 
     @staticmethod
-    def _lock(session: Session, application_id: int) -> Application:
+    def _lock(session: Session, application_id: int | ScalarSelect[int]) -> Application:
+        # One round trip: the row lock (on the application only) plus what every action
+        # reads next, its version and its applicant.
         app = session.scalar(
             select(Application)
+            .options(joinedload(Application.version), joinedload(Application.applicant))
             .where(Application.id == application_id)
-            .with_for_update()
+            .with_for_update(of=Application)
             .execution_options(populate_existing=True)
         )
         if app is None:
@@ -301,6 +304,7 @@ class Hall:
         linked = attachment_ids(spec.form, app.form)
         if not linked:
             return
+        session.flush()  # the application's id, for the attachments to point at
         rows = session.scalars(
             select(Attachment).where(
                 Attachment.id.in_(list(linked)), Attachment.uploader_id == actor.id
@@ -328,9 +332,12 @@ class Hall:
     ) -> Application:
         app = Application(
             serial=serial,
-            process_id=version.process_id,
+            process=version.process,
             version=version,
             tasks=[],  # known empty: the engine need not load it
+            _status=AppStatus.DRAFT,  # the initial state; every later one is a transition
+            result={},  # read by the flow before the first flush
+            flagged=False,
             applicant=actor,
             department_id=actor.department_id,
             title="",
@@ -416,7 +423,8 @@ class Hall:
             app.form = values
             app.title = render_title(spec, actor, values)
             app.submitted_at = now
-            session.flush()  # the id, for the action log and the attachments
+            # No flush yet: the application's INSERT then carries the status and step the
+            # flow gives it below, instead of an INSERT followed by an UPDATE.
             self._link_attachments(session, spec, app, actor)
             flow = self._flow(session, app)
             flow.fire_app("submit", "submit", actor_id=actor.id)
@@ -588,10 +596,13 @@ class Hall:
 
         def work(session: Session) -> ActionResult:
             actor = self._actor(session, actor_id)
-            app_id = session.scalar(select(Task.application_id).where(Task.id == task_id))
-            if app_id is None:
-                raise NotFound("待办不存在")
-            app = self._lock(session, app_id)
+            try:
+                app = self._lock(
+                    session,
+                    select(Task.application_id).where(Task.id == task_id).scalar_subquery(),
+                )
+            except NotFound:
+                raise NotFound("待办不存在") from None
             replayed = guard.replay(session)
             if replayed is not None:
                 return replayed

@@ -7,12 +7,15 @@ import importlib
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
+from hall.db import make_engine
+from hall.migrate import downgrade, upgrade
 from hall.models import ActionLog, Application, Base, Role
 from hall.states import AppStatus, IllegalTransition, fire
 from tests import factories
+from tests.conftest import _create_pg_database, _drop_pg_database
 
 # The sync's tables live on the same metadata; hall/ may not import sync/, so load them here.
 importlib.import_module("sync.models")
@@ -77,3 +80,27 @@ def test_status_changes_only_through_declared_transitions(session):
     session.flush()
     session.refresh(app)
     assert app.status is AppStatus.PENDING
+
+
+def test_every_migration_downgrades_and_upgrades_again(backend, tmp_path):
+    """From nothing to head, back to nothing, and to head again, on a fresh database."""
+    name = None
+    if backend == "postgresql":
+        url, name = _create_pg_database()
+    else:
+        url = f"sqlite:///{tmp_path / 'roundtrip.db'}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        downgrade(engine, "base")
+        with engine.connect() as conn:
+            left = set(inspect(conn).get_table_names()) - {"alembic_version"}
+        assert left == set()
+        upgrade(engine)
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(ctx, Base.metadata) == []
+    finally:
+        engine.dispose()
+        if name is not None:
+            _drop_pg_database(name)
