@@ -487,7 +487,9 @@ def run_hall(settings: Settings, options: RunOptions | None = None) -> int:
         connect = connect_host_for(host)
         netloc = f"[{connect}]:{settings.port}" if ":" in connect else f"{connect}:{settings.port}"
         wait_ready(f"http://{netloc}/healthz", children, options.ready_timeout)
-        pushed = push_to_sandbox(settings, redis_url) if settings.sandbox else []
+        if settings.sandbox:
+            for line in push_to_sandbox(settings, redis_url):
+                click.echo(line)
         click.echo(
             banner(
                 settings,
@@ -497,8 +499,6 @@ def run_hall(settings: Settings, options: RunOptions | None = None) -> int:
                 demo_asked=load_demo,
             )
         )
-        for line in pushed:
-            click.echo(f"  {line}")
         while True:
             exited = children.first_exited()
             if exited is not None:
