@@ -521,21 +521,20 @@ class Flow:
         self.cancel_open(f"已退回到「{self.step(target).name}」")
         self.run_from(target, force_first=True)
 
+    def _hand_to(self, task: Task, target: Person, origin: TaskOrigin) -> Task:
+        """A new open task in `task`'s place in the step, for `target` (or their delegate)."""
+        entry = delegate(self.session, [target], local_date(self.now))[0]
+        new = self.new_task(
+            task.step_index, task.round, entry, origin=origin, seq=task.seq, parent=task
+        )
+        self.open(new, auto=False)
+        return new
+
     def transfer(self, task: Task, actor_id: int, target: Person, comment: str | None) -> Task:
         self.fire_task(
             task, "transfer", "transfer", actor_id=actor_id, comment=comment, to=target.userid
         )
-        entry = delegate(self.session, [target], local_date(self.now))[0]
-        new = self.new_task(
-            task.step_index,
-            task.round,
-            entry,
-            origin=TaskOrigin.TRANSFER,
-            seq=task.seq,
-            parent=task,
-        )
-        self.open(new, auto=False)
-        return new
+        return self._hand_to(task, target, TaskOrigin.TRANSFER)
 
     def add_before(self, task: Task, actor_id: int, target: Person, comment: str | None) -> Task:
         self.fire_task(
@@ -547,17 +546,7 @@ class Flow:
             to=target.userid,
             position="before",
         )
-        entry = delegate(self.session, [target], local_date(self.now))[0]
-        new = self.new_task(
-            task.step_index,
-            task.round,
-            entry,
-            origin=TaskOrigin.ADD_BEFORE,
-            seq=task.seq,
-            parent=task,
-        )
-        self.open(new, auto=False)
-        return new
+        return self._hand_to(task, target, TaskOrigin.ADD_BEFORE)
 
     def add_after(
         self,
@@ -570,16 +559,7 @@ class Flow:
         self.approve(
             task, actor_id, comment, result, action="add_signer", to=target.userid, position="after"
         )
-        entry = delegate(self.session, [target], local_date(self.now))[0]
-        new = self.new_task(
-            task.step_index,
-            task.round,
-            entry,
-            origin=TaskOrigin.ADD_AFTER,
-            seq=task.seq,
-            parent=task,
-        )
-        self.open(new, auto=False)
+        new = self._hand_to(task, target, TaskOrigin.ADD_AFTER)
         self.after_pass(task)
         return new
 
