@@ -28,6 +28,7 @@ from hall.channels import ChannelRegistry, InAppChannel, LogChannel
 from hall.clock import Clock, SystemClock
 from hall.db import Database
 from hall.relay import Relay
+from sync import contact_events
 from sync import jobs as sync_jobs
 from web.wecom_channel import WeComCardChannel
 
@@ -166,6 +167,13 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
                 daemon=True,
             )
             folder.start()
+            contacts = threading.Thread(  # WeCom's change_contact events, every minute
+                target=contact_events.drain_forever,
+                args=(db, connection, stop),
+                name="hall-wecom-contacts",
+                daemon=True,
+            )
+            contacts.start()
             sync_jobs.arm(queue, settings.sync_cron)  # the nightly sync, re-armed by each run
             try:
                 worker.work(with_scheduler=True)
@@ -173,6 +181,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
                 stop.set()
                 loop.join(_RELAY_STOP_TIMEOUT)
                 folder.join(_RELAY_STOP_TIMEOUT)
+                contacts.join(_RELAY_STOP_TIMEOUT)
     finally:
         connection.close()
         db.dispose()
