@@ -30,6 +30,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -709,14 +710,55 @@ class StatsDaily(Base):
     late: Mapped[int] = mapped_column(Integer, default=0)  # decided after the due time
 
 
+class StatsMonthly(Base):
+    """`StatsDaily` summed over a calendar month (`month`: its first day), so a long range
+    reads a row per month and step instead of one per day; rewritten with its days."""
+
+    __tablename__ = "stats_monthly"
+
+    process_id: Mapped[int] = mapped_column(
+        ForeignKey("process_definition.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    step_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    finished: Mapped[int] = mapped_column(Integer, default=0)
+    decided: Mapped[int] = mapped_column(Integer, default=0)
+    histogram: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    timed: Mapped[int] = mapped_column(Integer, default=0)
+    late: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatsApplications(Base):
+    """Applications (drafts excluded) of one process created on one local day by applicants
+    of one department, by status: maintained with `StatsDaily` by the same fold."""
+
+    __tablename__ = "stats_applications"
+    __table_args__ = (Index("ix_stats_applications_day", "process_id", "day"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    department_id: Mapped[int | None] = mapped_column(BigId)  # the applicant's, or none
+    applications: Mapped[int] = mapped_column(Integer)
+    approved: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    in_progress: Mapped[int] = mapped_column(Integer)  # pending or returned
+    withdrawn: Mapped[int] = mapped_column(Integer)
+
+
 class StatsWatermark(Base):
-    """How far the statistics fold has read `action_log` (one row)."""
+    """How far the statistics fold has read `action_log` (one row). `complete`: whether
+    `stats_applications` counts every application and `stats_monthly` sums every day (a
+    rebuild, or a first fold of the whole log, made it so; false after the migration that
+    added them, until `hall stats rebuild`)."""
 
     __tablename__ = "stats_watermark"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_log_id: Mapped[int] = mapped_column(BigInteger, default=0)
     folded_at: Mapped[datetime | None]
+    complete: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 # The live parts of the statistics: open tasks with a due time (overdue now), and the
