@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, insert, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from hall import stats_daily
@@ -238,19 +238,21 @@ def _application_counts(session: Session, scope: Scope, period: Period) -> Count
     starts = [first for _label, first in _months(period)]
     unfolded = stats_daily.unfolded_days(session, chosen, period.start_at, period.end_at)
     if unfolded is None:
-        return _counts_live(session, scope, period, starts, [])
+        return _counts_live(session, starts, [_in_period(scope, period)])
     rows = stats_daily.read_applications(session, chosen, starts, period.end, unfolded)
     if unfolded:
-        days = [
-            and_(
+        # A range scan per run of days (one scan filtered by them all reads the whole range).
+        parts = [
+            [
                 Application.process_id == p,
                 Application.created_at >= Period(first, last).start_at,
                 Application.created_at < Period(first, last).end_at,
-            )
-            for p, spans in sorted(unfolded.items())
-            for first, last in _spans(spans)
+                app_status != AppStatus.DRAFT,
+            ]
+            for p, days in sorted(unfolded.items())
+            for first, last in _spans(days)
         ]
-        rows.extend(_counts_live(session, scope, period, starts, [or_(*days)]))
+        rows.extend(_counts_live(session, starts, parts))
     return rows
 
 
@@ -266,24 +268,23 @@ def _spans(days: set[date]) -> list[tuple[date, date]]:
 
 
 def _counts_live(
-    session: Session,
-    scope: Scope,
-    period: Period,
-    starts: list[date],
-    only: list[ColumnElement[bool]],
+    session: Session, starts: list[date], parts: list[list[ColumnElement[bool]]]
 ) -> Counts:
-    """`_application_counts` from the applications: one pass, grouped in SQL."""
+    """`_application_counts` from the applications each of `parts` selects (conditions, the
+    parts disjoint): one pass, grouped in SQL."""
     later = [
         (Application.created_at >= Period(first, first).start_at, i)
         for i, first in enumerate(starts)
     ][1:]
     month = (case(*reversed(later), else_=0) if later else literal(0)).label("month")
     # Grouped in an outer query: the CASE's bound instants would not match in a GROUP BY.
-    created = (
-        select(Application.process_id, Application.department_id, month, app_status)
-        .where(*_in_period(scope, period), *only)
-        .subquery()
-    )
+    selects = [
+        select(Application.process_id, Application.department_id, month, app_status).where(
+            *conditions
+        )
+        for conditions in parts
+    ]
+    created = (selects[0] if len(selects) == 1 else union_all(*selects)).subquery()
     status = created.c.status
 
     def share(*statuses: AppStatus) -> Any:

@@ -596,15 +596,17 @@ def unfolded_days(
     ).all()
     if not touched:
         return days
-    query = select(Application.process_id, Application.created_at).where(
-        Application.id.in_(sorted(touched)),
-        Application.created_at >= start,
-        Application.created_at < end,
-    )
-    if process_ids is not None:
-        query = query.where(Application.process_id.in_(sorted(process_ids)))
-    for process_id, created in session.execute(query):
-        days[process_id].add(local_date(created))
+    ordered = sorted(touched)
+    for chunk in range(0, len(ordered), 5_000):  # a burst of activity stays within bind limits
+        query = select(Application.process_id, Application.created_at).where(
+            Application.id.in_(ordered[chunk : chunk + 5_000]),
+            Application.created_at >= start,
+            Application.created_at < end,
+        )
+        if process_ids is not None:
+            query = query.where(Application.process_id.in_(sorted(process_ids)))
+        for process_id, created in session.execute(query):
+            days[process_id].add(local_date(created))
     return days
 
 
