@@ -1,8 +1,10 @@
 """`hall stats rebuild|fold`: the statistics' daily aggregates by hand (hall/stats_daily.py).
 
-`rebuild` recomputes every day from the tasks (after a restore, or a transaction that
-stayed open past the fold's settling time); `fold` does once what the worker does every
-minute. Added to the `hall` group by web/cli.py."""
+`rebuild` recomputes every day from the tasks and applications (after a restore, a
+transaction that stayed open past the fold's settling time, or the upgrade to migration
+0006: until then the application counts and monthly sums stay unread, the page counts the
+applications directly); `fold` does once what the worker does every minute. Added to the
+`hall` group by web/cli.py."""
 
 from __future__ import annotations
 
