@@ -15,7 +15,19 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, String, cast, func, literal, null, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from hall.models import PersonKind
@@ -287,8 +299,11 @@ def _text(value: str | None) -> ColumnElement[Any]:
     return cast(literal(value), String) if value is not None else cast(null(), String)
 
 
-def people_stream(session: Session) -> Iterator[FeedRow]:
-    """Staff and students with a key, merged and ordered by key (byte order)."""
+def people_stream(session: Session, unchanged: Table | None = None) -> Iterator[FeedRow]:
+    """Staff and students with a key, merged and ordered by key (byte order).
+
+    `unchanged`: a table of keys (`userid`) found unchanged in SQL, left out of the stream.
+    """
     dialect = session.get_bind().dialect.name
     u, x = JZG_T_USER.c, XS_JBXX.c
     none = _text(None)
@@ -324,6 +339,9 @@ def people_stream(session: Session) -> Iterator[FeedRow]:
         _norm(x.XSLB).label("XSLB"),
         _norm(x.FDYGH).label("FDYGH"),
     ).where(func.trim(x.XH) != "")
+    if unchanged is not None:
+        staff = staff.where(~exists().where(unchanged.c.userid == func.trim(u.GH)))
+        students = students.where(~exists().where(unchanged.c.userid == func.trim(x.XH)))
     union = staff.union_all(students).order_by("k")
     result = session.execute(union, execution_options={"yield_per": BATCH})
     for partition in result.partitions():

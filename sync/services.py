@@ -67,6 +67,7 @@ from sync.feed import (
 )
 from sync.models import SyncRun, SyncStatus
 from sync.report import STEPS, Problems, StepCounts, SyncReport
+from sync.unchanged import COUNSELLORS, PARAMS, UNCHANGED, mark_unchanged
 
 log = logging.getLogger("sync")
 _T = TypeVar("_T")
@@ -121,6 +122,8 @@ class _PeoplePlan:
 class _Run:
     session: Session
     clock: Clock
+    # PostgreSQL: the keys of the people rows found unchanged in SQL are in `UNCHANGED`.
+    filtered: bool = False
     problems: Problems = field(default_factory=Problems)
     steps: dict[str, StepCounts] = field(
         default_factory=lambda: {name: StepCounts() for name, _label in STEPS}
@@ -267,6 +270,9 @@ def _synchronise(run: _Run, *, force: bool, threshold: float) -> None:
     _check_threshold(
         "部门", dept_plan.deactivations, dept_plan.active_before, threshold=threshold, force=force
     )
+    if session.get_bind().dialect.name == "postgresql":
+        mark_unchanged(session, [code for code, on in dept_plan.after.items() if not on])
+        run.filtered = True
     people = _plan_people(run, dept_plan.after)
     _check_threshold(
         "人员", len(people.deactivate), people.active_before, threshold=threshold, force=force
@@ -400,7 +406,7 @@ def _write_departments(run: _Run, plan: _DeptPlan) -> dict[str, int]:
 # ------------------------------------------------------------------------------ people
 
 
-def _existing_people(session: Session) -> Iterator[_Existing]:
+def _existing_people(session: Session, *, filtered: bool) -> Iterator[_Existing]:
     p = _PERSON.c
     key = p.userid.collate("C") if session.get_bind().dialect.name == "postgresql" else p.userid
     query = select(
@@ -418,6 +424,8 @@ def _existing_people(session: Session) -> Iterator[_Existing]:
         p.profile,
         p.counsellor_id,
     ).order_by(key)
+    if filtered:
+        query = query.where(~exists().where(UNCHANGED.c.userid == p.userid))
     result = session.execute(query, execution_options={"yield_per": 5000})
     for partition in result.partitions():
         yield from map(_Existing._make, partition)
@@ -430,7 +438,7 @@ def _plan_people(run: _Run, departments: dict[str, bool]) -> _PeoplePlan:
     counts = run.steps["people"]
     counts.rejected += keyless_rows(session, run.problems)
     dept_ids = dict(session.execute(select(Department.code, Department.id)).all())
-    people = _existing_people(session)
+    people = _existing_people(session, filtered=run.filtered)
     current = next(people, None)
 
     def absent(old: _Existing) -> None:
@@ -442,7 +450,14 @@ def _plan_people(run: _Run, departments: dict[str, bool]) -> _PeoplePlan:
         else:
             counts.unchanged += 1
 
-    for key, group in groupby(people_stream(session), key=lambda r: r.k):
+    if run.filtered:
+        same, active = session.execute(
+            select(func.count(), func.count().filter(UNCHANGED.c.active))
+        ).one()
+        counts.unchanged += same
+        plan.active_before += active
+    stream = people_stream(session, UNCHANGED if run.filtered else None)
+    for key, group in groupby(stream, key=lambda r: r.k):
         rows = list(group)
         while current is not None and current.userid < key:
             if current.kind in MANAGED_KINDS and current.status is PersonStatus.ACTIVE:
@@ -606,7 +621,16 @@ def _write_counsellors(
     inserted = {r.userid for r in plan.inserts}
     counts = run.steps["people"]
     changes: list[dict[str, Any]] = []
-    for userid, number, current in plan.counsellors:
+    counsellors = plan.counsellors
+    if run.filtered:
+        # Students left out of the plan as unchanged: only those whose counsellor moves
+        # or is unknown, merged in key order so the warnings read as before.
+        found = [
+            (str(userid), number, current)
+            for userid, number, current in session.execute(text(COUNSELLORS), PARAMS)
+        ]
+        counsellors = sorted([*counsellors, *found], key=lambda c: c[0])
+    for userid, number, current in counsellors:
         wanted = staff.get(number) if number else None
         if number and wanted is None:
             run.problems.warn(

@@ -373,3 +373,43 @@ def test_runs_are_listed_newest_first(db, session, backend):
     assert runs[1].trigger == "cron"
     assert runs[0].steps["people"].unchanged == 12
     assert any("共 0 项变更" in line for line in runs[0].lines())
+
+
+def test_a_second_run_finds_the_same_changes_whatever_filters_unchanged_rows(db, session):
+    """PostgreSQL leaves unchanged rows out in SQL; every edge still counts as in Python."""
+    feed = small_school()
+    feed["XS_JBXX"][5]["FDYGH"] = "999999"  # an unknown counsellor: warned on every run
+    write_feed(session, feed)
+    first = run_sync(db)
+    assert first.problems.warnings_total == 1
+    student_row = person(session, "2023000001")
+    student_row.profile = {**student_row.profile, "supervisor": "王教授"}  # not the sync's
+    session.commit()
+    feed["XS_JBXX"].append(dict(feed["XS_JBXX"][2]))  # a key twice: both rows rejected
+    feed["XS_JBXX"][3]["XB"] = "2"  # the same gender, written differently
+    feed["XS_JBXX"][4]["SJH"] = " +86 138-0000-0004 "  # the same mobile, written differently
+    feed["JZG_T_USER"][1]["DZYX"] = "new@school.edu.cn"
+    feed["JZG_T_USER"][3]["SJH"] = "12345"  # invalid now: rejected, the person kept
+    feed["JZG_T_USER"][2]["GH"] = " 200001 "  # the key is trimmed
+    feed["XS_JBXX"][0]["FDYGH"] = "200004"  # a new counsellor for an unchanged student
+    write_feed(session, feed)
+    report = run_sync(db)
+    assert report.ok, report.message
+    assert counts(report, "people") == {
+        "inserted": 0,
+        "updated": 2,
+        "deactivated": 0,
+        "unchanged": 8,
+        "rejected": 3,
+    }
+    assert report.problems.warnings_total == 1
+    assert {(r.table, r.key) for r in report.problems.rejected} == {
+        ("XS_JBXX", "2023000002"),
+        ("JZG_T_USER", "200002"),
+    }
+    assert person(session, "2023000001").profile["supervisor"] == "王教授"
+    assert person(session, "2023000000").counsellor_id == person(session, "200004").id
+    assert person(session, "100002").email == "new@school.edu.cn"
+    again = run_sync(db)
+    assert counts(again, "people")["unchanged"] == 10
+    assert counts(again, "people")["rejected"] == 3
