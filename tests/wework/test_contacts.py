@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,6 +12,7 @@ from config import load_settings
 from wework.api import BatchAPI, MemberRow, PartyRow
 from wework.client import app_client
 from wework.errors import WeComError
+from wework.sandbox.store import BATCH_CHUNK
 
 from .conftest import Sandbox, add_people
 
@@ -148,6 +150,29 @@ def test_batch_sync_replace_and_parties(wecom: Sandbox) -> None:
         with pytest.raises(WeComError) as header:
             c.batch.sync_user(c.batch.upload_csv("a,b\n1,2\n"))
         assert header.value.errcode == 40058
+
+
+def test_a_large_batch_job_is_accepted_at_once_and_applied_in_chunks(wecom: Sandbox) -> None:
+    total = 2 * BATCH_CHUNK + 500
+    rows = [MemberRow(f"b{i:05d}", f"人{i}", [1], mobile=f"136{i:08d}") for i in range(total)]
+    seen: list[tuple[int, int]] = []
+    with wecom.contacts() as c:
+        job = c.batch.sync_user(c.batch.upload_csv(BatchAPI.members_csv(rows)))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            result = c.batch.get_result(job)
+            seen.append((result.status, result.percentage))
+            if result.done:
+                break
+            assert result.status in {1, 2}
+            assert result.result == []
+            time.sleep(0.05)
+        assert result.done, seen
+        assert result.total == total
+        assert len(result.result) == total
+        assert all(r["errcode"] == 0 for r in result.result)
+        assert [p for _s, p in seen] == sorted(p for _s, p in seen)  # progress only grows
+        assert c.user.get(f"b{total - 1:05d}")["name"] == f"人{total - 1}"
 
 
 def test_replace_user_refuses_mass_deletion(wecom: Sandbox) -> None:

@@ -8,10 +8,13 @@ import csv
 import hashlib
 import io
 import json
+import logging
+import queue
 import re
 import secrets
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,7 @@ from wework.api import CARD_TYPES, INTERACTIVE_CARDS, MEMBER_CSV_HEADER, PARTY_C
 from wework.sandbox import errors as e
 from wework.sandbox.errors import ApiError
 
+log = logging.getLogger("wework.sandbox")
 PREFIX = "sandbox:wecom:"
 TOKEN_TTL = 7200
 RESPONSE_CODE_TTL = 72 * 3600
@@ -36,6 +40,7 @@ MOBILE_RE = re.compile(r"^(\+\d{1,4}-)?1?\d{6,15}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 FORBIDDEN_NAME_CHARS = set('\\:*?"<>|')
 MAX_TEXT_BYTES = 2048
+BATCH_CHUNK = 2000  # members applied per hold of the contacts lock (smaller jobs: at once)
 FAULT_KINDS = frozenset(
     {
         "busy",
@@ -48,6 +53,40 @@ FAULT_KINDS = frozenset(
         "http_500",
     }
 )
+
+
+class _BatchWorker:
+    """One background thread per process applies large batch jobs, in submission order."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def idle(self) -> bool:
+        return self._jobs.unfinished_tasks == 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._jobs.put(job)
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._work, name="sandbox-wecom-batch", daemon=True
+                )
+                self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except Exception:
+                log.exception("sandbox WeCom: a batch job failed")
+            finally:
+                self._jobs.task_done()
+
+
+_BATCHES = _BatchWorker()
 
 
 def _text(value: Any) -> str:
@@ -295,7 +334,13 @@ class SandboxStore:
             raise ApiError(e.USERID_NOT_FOUND, "userid not found")
         return dict(user)
 
-    def _validate_user(self, user: dict[str, Any], *, creating: bool) -> None:
+    def _validate_user(
+        self,
+        user: dict[str, Any],
+        *,
+        creating: bool,
+        departments: dict[int, dict[str, Any]] | None = None,
+    ) -> None:
         if not isinstance(user.get("name"), str) or not 1 <= len(user["name"]) <= 64:
             raise ApiError(e.USER_NAME_INVALID, "name length 1-64")
         mobile, email = user.get("mobile") or "", user.get("email") or ""
@@ -305,7 +350,8 @@ class SandboxStore:
             raise ApiError(e.MOBILE_INVALID, "invalid mobile")
         if email and not EMAIL_RE.match(email):
             raise ApiError(e.EMAIL_INVALID, "invalid email")
-        departments = self._departments()
+        if departments is None:
+            departments = self._departments()
         dept_ids = user.get("department")
         if not isinstance(dept_ids, list) or not dept_ids or len(dept_ids) > 100:
             raise ApiError(e.INVALID_DEPARTMENT_LIST, "department: 1-100 department ids")
@@ -329,7 +375,9 @@ class SandboxStore:
         with self.contacts_lock():
             self._create_user(body)
 
-    def _create_user(self, body: dict[str, Any]) -> None:
+    def _create_user(
+        self, body: dict[str, Any], departments: dict[int, dict[str, Any]] | None = None
+    ) -> None:
         userid = body.get("userid")
         if not isinstance(userid, str) or not USERID_RE.match(userid):
             raise ApiError(e.INVALID_USERID, "invalid userid")
@@ -349,14 +397,16 @@ class SandboxStore:
         }
         if not user["main_department"] and user["department"]:
             user["main_department"] = user["department"][0]
-        self._validate_user(user, creating=True)
+        self._validate_user(user, creating=True, departments=departments)
         self._save_user(user, None)
 
     def update_user(self, body: dict[str, Any]) -> None:
         with self.contacts_lock():
             self._update_user(body)
 
-    def _update_user(self, body: dict[str, Any]) -> None:
+    def _update_user(
+        self, body: dict[str, Any], departments: dict[int, dict[str, Any]] | None = None
+    ) -> None:
         old = self.get_user(str(body.get("userid", "")))
         user = dict(old)
         for field in ("name", "mobile", "email", "position", "main_department"):
@@ -369,7 +419,7 @@ class SandboxStore:
         if "enable" in body:
             user["enable"] = int(body["enable"])
             user["status"] = 2 if not user["enable"] else (1 if old["status"] == 1 else 4)
-        self._validate_user(user, creating=False)
+        self._validate_user(user, creating=False, departments=departments)
         self._save_user(user, old)
 
     def delete_user(self, userid: str) -> None:
@@ -435,13 +485,14 @@ class SandboxStore:
 
     def _sync_rows(self, rows: list[dict[str, str]]) -> list[dict[str, Any]]:
         results = []
+        departments = self._departments()  # the tree cannot change under the lock
         for row in rows:
             body = self._member_from_row(row)
             try:
                 if self.r.hexists(self.key("user"), str(body["userid"]).lower()):
-                    self._update_user(body)
+                    self._update_user(body, departments)
                 else:
-                    self._create_user(body)
+                    self._create_user(body, departments)
                 results.append({"userid": body["userid"], "errcode": 0, "errmsg": "ok"})
             except ApiError as exc:
                 results.append(
@@ -450,38 +501,82 @@ class SandboxStore:
         return results
 
     def run_batch(self, job_type: str, media_id: str) -> str:
-        """Apply the CSV at once (WeCom runs it asynchronously) and keep the result."""
+        """Accept a batch job at once and return its jobid, as WeCom does.
+
+        A small job (at most BATCH_CHUNK members, or the department tree) is applied before
+        the answer, so it is done when first asked about. A larger one is applied by a
+        background worker BATCH_CHUNK rows at a time, each chunk under the contacts lock, so
+        no request waits for it and no lock is held for long; `batch/getresult` reports
+        status 1 (waiting), 2 (running, with a percentage) and then 3 with the result.
+        """
         header = PARTY_CSV_HEADER if job_type == "replace_party" else MEMBER_CSV_HEADER
-        with self.contacts_lock():
-            rows = self._media_rows(media_id, header)
-            if job_type == "sync_user":
-                results = self._sync_rows(rows)
-            elif job_type == "replace_user":
-                results = self._replace_users(rows)
-            else:
-                results = self._replace_parties(rows)
+        rows = self._media_rows(media_id, header)
         jobid = secrets.token_hex(16)
-        job = {
-            "status": 3,
-            "type": job_type,
-            "total": len(results),
-            "percentage": 100,
-            "result": results,
-        }
-        self.r.set(self.key("job", jobid), _dump(job), ex=7 * 24 * 3600)
+        if job_type == "replace_party" or (len(rows) <= BATCH_CHUNK and _BATCHES.idle()):
+            with self.contacts_lock():
+                if job_type == "sync_user":
+                    results = self._sync_rows(rows)
+                elif job_type == "replace_user":
+                    results = self._sync_rows(rows) + self._remove_absent(rows)
+                else:
+                    results = self._replace_parties(rows)
+            self._save_job(jobid, job_type, status=3, total=len(rows), result=results)
+            return jobid
+        self._save_job(jobid, job_type, status=1, total=len(rows), done=0)
+        _BATCHES.submit(lambda: self._run_in_chunks(jobid, job_type, rows))
         return jobid
 
-    def _replace_users(self, rows: list[dict[str, str]]) -> list[dict[str, Any]]:
-        results = self._sync_rows(rows)
+    def _save_job(
+        self,
+        jobid: str,
+        job_type: str,
+        *,
+        status: int,
+        total: int,
+        done: int | None = None,
+        result: list[dict[str, Any]] | None = None,
+    ) -> None:
+        percentage = 100 if status == 3 else (100 * (done or 0)) // max(total, 1)
+        job = {
+            "status": status,
+            "type": job_type,
+            "total": total,
+            "percentage": percentage,
+            "result": result or [],
+        }
+        self.r.set(self.key("job", jobid), _dump(job), ex=7 * 24 * 3600)
+
+    def _run_in_chunks(self, jobid: str, job_type: str, rows: list[dict[str, str]]) -> None:
+        results: list[dict[str, Any]] = []
+        try:
+            for start in range(0, len(rows), BATCH_CHUNK):
+                with self.contacts_lock():
+                    results += self._sync_rows(rows[start : start + BATCH_CHUNK])
+                done = min(start + BATCH_CHUNK, len(rows))
+                self._save_job(jobid, job_type, status=2, total=len(rows), done=done)
+            if job_type == "replace_user":
+                with self.contacts_lock():
+                    results += self._remove_absent(rows)
+        except Exception:  # the job ends; the rows not applied say so
+            log.exception("sandbox WeCom: batch job %s failed", jobid)
+            results += [
+                {"userid": r.get("帐号", ""), "errcode": e.SYSTEM_BUSY, "errmsg": "system busy"}
+                for r in rows[len(results) :]
+            ]
+        self._save_job(jobid, job_type, status=3, total=len(rows), result=results)
+
+    def _remove_absent(self, rows: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """`replace_user`'s second half: members missing from the file are deleted."""
         keep = {r.get("帐号", "").lower() for r in rows}
         members = self.users()
         doomed = [u for u in members if str(u["userid"]).lower() not in keep]
         if len(doomed) > 50 and len(doomed) > 0.2 * len(members):
             refusal = "refused: replaceuser may not delete more than 20% of members"
-            return results + [
+            return [
                 {"userid": u["userid"], "errcode": e.INVALID_PARAMETER, "errmsg": refusal}
                 for u in doomed
             ]
+        results = []
         for user in doomed:
             self._delete_user(str(user["userid"]))
             results.append({"userid": user["userid"], "errcode": 0, "errmsg": "deleted"})
