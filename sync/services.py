@@ -67,7 +67,7 @@ from sync.feed import (
 )
 from sync.models import SyncRun, SyncStatus
 from sync.report import STEPS, Problems, StepCounts, SyncReport
-from sync.unchanged import COUNSELLORS, PARAMS, UNCHANGED, mark_unchanged
+from sync.unchanged import COUNSELLORS, PARAMS, UNCHANGED, derived_grants, mark_unchanged
 
 log = logging.getLogger("sync")
 _T = TypeVar("_T")
@@ -122,7 +122,8 @@ class _PeoplePlan:
 class _Run:
     session: Session
     clock: Clock
-    # PostgreSQL: the keys of the people rows found unchanged in SQL are in `UNCHANGED`.
+    # PostgreSQL: the keys of the people rows found unchanged in SQL are in `UNCHANGED`,
+    # and the roles step is set-based SQL too.
     filtered: bool = False
     problems: Problems = field(default_factory=Problems)
     steps: dict[str, StepCounts] = field(
@@ -722,6 +723,16 @@ def _roles(run: _Run) -> None:
     """Derived grants (source sync) follow the data; manual grants are never touched."""
     session = run.session
     counts = run.steps["roles"]
+    if run.filtered:
+        added, removed, wanted_total = derived_grants(
+            session,
+            head_posts=HEAD_POSTS,
+            deputy_posts=DEPUTY_SECRETARY_POSTS,
+            counsellor_posts=COUNSELLOR_POSTS,
+        )
+        counts.inserted, counts.deactivated = added, removed
+        counts.unchanged = wanted_total - added
+        return
     counsellors = set(
         session.scalars(
             select(Person.counsellor_id)

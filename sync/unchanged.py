@@ -22,7 +22,7 @@ from collections.abc import Collection
 from sqlalchemy import BigInteger, Boolean, Column, MetaData, Table, Text, text
 from sqlalchemy.orm import Session
 
-from hall.models import PersonKind, PersonStatus
+from hall.models import GrantSource, PersonKind, PersonStatus, RoleCode
 from sync.feed import CODE_MAX, EMAIL_MAX, NAME_MAX, POST_MAX, STAFF_ACTIVE, STUDENT_ACTIVE
 
 # Not in the hall's metadata: created per run, dropped when the run's transaction ends.
@@ -159,3 +159,87 @@ def mark_unchanged(session: Session, inactive_departments: Collection[str]) -> N
     )
     session.execute(text("SELECT set_config('enable_nestloop', :v, true)"), {"v": nestloop})
     session.execute(text("ANALYZE sync_unchanged"))
+
+
+# The derived grants (`sync.services._derived`) of every active member, less manual grants.
+_WANTED = """
+CREATE TEMPORARY TABLE sync_wanted ON COMMIT DROP AS
+SELECT DISTINCT w.person_id, w.role_code, w.department_id
+FROM (
+    SELECT p.id AS person_id,
+           CASE WHEN p.kind = :student THEN CAST(:r_student AS text)
+                ELSE CAST(:r_staff AS text) END AS role_code,
+           CAST(NULL AS bigint) AS department_id
+    FROM person p WHERE p.kind IN (:staff, :student) AND p.status = :active
+    UNION ALL
+    SELECT p.id, CAST(:r_head AS text), p.department_id
+    FROM person p
+    WHERE p.kind = :staff AND p.status = :active AND p.department_id IS NOT NULL
+      AND p.post = ANY(:head_posts)
+    UNION ALL
+    SELECT p.id, CAST(:r_deputy AS text), p.department_id
+    FROM person p
+    WHERE p.kind = :staff AND p.status = :active AND p.department_id IS NOT NULL
+      AND p.post = ANY(:deputy_posts)
+    UNION ALL
+    SELECT p.id, CAST(:r_counsellor AS text), p.department_id
+    FROM person p
+    WHERE p.kind = :staff AND p.status = :active AND p.department_id IS NOT NULL
+      AND (p.post = ANY(:counsellor_posts) OR p.id IN (
+          SELECT s.counsellor_id FROM person s
+          WHERE s.kind = :student AND s.status = :active AND s.counsellor_id IS NOT NULL))
+) w
+WHERE NOT EXISTS (
+    SELECT 1 FROM role_grant g
+    WHERE g.source = CAST(:manual AS text)
+      AND g.person_id = w.person_id AND g.role_code = w.role_code
+      AND coalesce(g.department_id, 0) = coalesce(w.department_id, 0))
+"""
+
+_GRANT = """
+INSERT INTO role_grant (person_id, role_code, department_id, source)
+SELECT w.person_id, w.role_code, w.department_id, CAST(:sync AS text) FROM sync_wanted w
+WHERE NOT EXISTS (
+    SELECT 1 FROM role_grant g
+    WHERE g.source = CAST(:sync AS text) AND g.person_id = w.person_id AND g.role_code = w.role_code
+      AND coalesce(g.department_id, 0) = coalesce(w.department_id, 0))
+"""
+
+_REVOKE = """
+DELETE FROM role_grant g
+WHERE g.source = CAST(:sync AS text) AND NOT EXISTS (
+    SELECT 1 FROM sync_wanted w
+    WHERE g.person_id = w.person_id AND g.role_code = w.role_code
+      AND coalesce(g.department_id, 0) = coalesce(w.department_id, 0))
+"""
+
+
+def derived_grants(
+    session: Session,
+    *,
+    head_posts: Collection[str],
+    deputy_posts: Collection[str],
+    counsellor_posts: Collection[str],
+) -> tuple[int, int, int]:
+    """The roles step in SQL: (granted, revoked, wanted) derived grants."""
+    params = {
+        **PARAMS,
+        "r_student": RoleCode.STUDENT.value,
+        "r_staff": RoleCode.STAFF.value,
+        "r_head": RoleCode.DEPT_HEAD.value,
+        "r_deputy": RoleCode.DEPUTY_SECRETARY.value,
+        "r_counsellor": RoleCode.COUNSELLOR.value,
+        "manual": GrantSource.MANUAL.value,
+        "sync": GrantSource.SYNC.value,
+        "head_posts": sorted(head_posts),
+        "deputy_posts": sorted(deputy_posts),
+        "counsellor_posts": sorted(counsellor_posts),
+    }
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.sync_wanted"))
+    session.execute(text(_WANTED), params)
+    session.execute(text("ANALYZE sync_wanted"))
+    wanted = session.scalar(text("SELECT count(*) FROM sync_wanted")) or 0
+    conn = session.connection()
+    granted = conn.execute(text(_GRANT), params).rowcount
+    revoked = conn.execute(text(_REVOKE), params).rowcount
+    return granted, revoked, wanted
