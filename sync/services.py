@@ -4,7 +4,9 @@ Steps: first-level departments → second-level departments → people → depar
 relations → user roles → visible scope of processes. Each step compares the feed with what
 the hall holds and writes only the difference (insert, update, deactivate), in bulk: the
 departments and people are planned first, then written with executemany; relations are
-set-based SQL; roles are a set difference written in bulk. Nobody is ever deleted: a person
+set-based SQL; roles are a set difference written in bulk. On PostgreSQL the people rows that
+would change nothing are found in one set-based statement first (`sync.unchanged`) and never
+reach Python, and the roles' difference is taken in SQL. Nobody is ever deleted: a person
 who leaves is deactivated with their history, and comes back with it.
 
 A feed that would deactivate more than `threshold` of the active departments or people
