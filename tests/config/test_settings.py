@@ -319,3 +319,19 @@ def test_settings_are_frozen() -> None:
 
     with pytest.raises(ValueError, match="frozen"):
         settings.base_url = "http://elsewhere"  # type: ignore[misc]
+
+
+def test_a_running_hall_run_s_embedded_redis_is_found_from_another_terminal(
+    clean_env: Path,
+) -> None:
+    settings = load_settings(var_dir=clean_env / "var")
+    assert settings.running_redis_url() == ""  # no hall run, no HALL_REDIS_URL
+    redis_dir = clean_env / "var" / "redis"
+    redis_dir.mkdir(parents=True)
+    sock = redis_dir / "redis.sock"
+    (redis_dir / "url").write_text(f"unix://{sock}", encoding="utf-8")
+    assert settings.running_redis_url() == ""  # a stale marker: its socket is gone
+    sock.touch()
+    assert settings.running_redis_url() == f"unix://{sock}"
+    explicit = load_settings(var_dir=clean_env / "var", redis_url="redis://127.0.0.1:6379/3")
+    assert explicit.running_redis_url() == "redis://127.0.0.1:6379/3"
