@@ -94,8 +94,16 @@ def resolve_rule(
             return []
         return _active([session.scalar(select(Person).where(Person.userid == userid))])
     if kind == RuleType.ROLE_IN_DEPT:
-        dept = _department(session, rule.department)
-        return role_holders(session, rule.role or "", dept.id) if dept else []
+        # One query by the department's code (the commonest rule of office steps).
+        query = (
+            select(Person)
+            .join(RoleGrant, RoleGrant.person_id == Person.id)
+            .join(Department, Department.id == RoleGrant.department_id)
+            .where(RoleGrant.role_code == RoleCode(rule.role or ""))
+            .where(Department.code == rule.department)
+            .order_by(Person.id)
+        )
+        return _active(session.scalars(query))
     if kind == RuleType.ROLE_IN_APPLICANT_DEPT:
         # The nearest department up the applicant's chain that has holders of the role.
         for dept in _ancestors(applicant.department):
@@ -120,18 +128,21 @@ def delegate(session: Session, people: Iterable[Person], today: date) -> list[As
     """Replace each person with their active delegate (one hop), keeping the order."""
     result: list[Assignee] = []
     seen: set[int] = set()
-    for who in people:
-        row = session.scalar(
-            select(Delegation)
-            .where(
-                Delegation.delegator_id == who.id,
-                Delegation.start_date <= today,
-                Delegation.end_date >= today,
-                Delegation.revoked_at.is_(None),
-            )
-            .order_by(Delegation.created_at.desc(), Delegation.id.desc())
-            .limit(1)
+    people = list(people)
+    # One query for everyone: the newest active delegation of each delegator wins.
+    rows = session.scalars(
+        select(Delegation)
+        .where(
+            Delegation.delegator_id.in_([who.id for who in people]),
+            Delegation.start_date <= today,
+            Delegation.end_date >= today,
+            Delegation.revoked_at.is_(None),
         )
+        .order_by(Delegation.created_at, Delegation.id)
+    ).all()
+    newest = {row.delegator_id: row for row in rows}  # later rows overwrite earlier ones
+    for who in people:
+        row = newest.get(who.id)
         deputy = session.get(Person, row.delegate_id) if row is not None else None
         if deputy is not None and deputy.status == PersonStatus.ACTIVE and deputy.id != who.id:
             entry = Assignee(deputy, delegated_from=who)
