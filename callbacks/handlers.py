@@ -37,8 +37,8 @@ from callbacks.events import (
 )
 from cards import (
     DONE_NAMES,
+    MENU_PENDING,
     MENU_PROGRESS,
-    MENU_TODO,
     CardAction,
     LinkBuilder,
     ParsedKey,
@@ -165,7 +165,7 @@ def _command_reply(ctx: CallbackContext, userid: str, command: commands.Command)
 
 
 MENU_COMMANDS: dict[str, commands.Command] = {
-    MENU_TODO: commands.todo_text,
+    MENU_PENDING: commands.todo_text,
     MENU_PROGRESS: commands.progress_text,
 }
 

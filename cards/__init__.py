@@ -13,8 +13,8 @@ from cards.keys import (
 from cards.limits import CardLimitError, card_task_id, cut, hall_task_of
 from cards.links import LinkBuilder
 from cards.templates import (
+    MENU_PENDING,
     MENU_PROGRESS,
-    MENU_TODO,
     Candidate,
     NoticeView,
     Reminder,
@@ -30,8 +30,8 @@ from cards.templates import (
 
 __all__ = [
     "DONE_NAMES",
+    "MENU_PENDING",
     "MENU_PROGRESS",
-    "MENU_TODO",
     "TRANSFER_QUESTION",
     "Candidate",
     "CardAction",

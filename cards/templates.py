@@ -31,7 +31,7 @@ OUTCOME_PHRASES = {
     "withdrawn": "已撤回",
 }
 
-MENU_TODO = "menu:todo"
+MENU_PENDING = "menu:todo"
 MENU_PROGRESS = "menu:progress"
 
 
@@ -158,7 +158,7 @@ def review_card(
     card: dict[str, Any] = {
         "card_type": "button_interaction",
         "source": _source(),
-        "action_menu": _menu([("我的待办", MENU_TODO), ("我的申请", MENU_PROGRESS)]),
+        "action_menu": _menu([("我的待办", MENU_PENDING), ("我的申请", MENU_PROGRESS)]),
         "main_title": {
             "title": cut(title, limits.MAIN_TITLE),
             "desc": cut(f"{who}提交 · {view.step_name}", limits.MAIN_DESC),
