@@ -29,6 +29,7 @@ from hall.db import Database, make_engine
 from hall.models import ApiToken, Person
 from hall.tokens import create_token
 from tests.conftest import PG_URL, REDIS_URL
+from tests.net import free_port
 from web.runner import Children, RunError, start_embedded_redis
 
 HALL = Path(sys.executable).with_name("hall")
@@ -36,13 +37,6 @@ READY_TIMEOUT = 40.0
 STOP_TIMEOUT = 20.0
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def hall_env(var_dir: Path, port: int, **extra: str) -> dict[str, str]:

@@ -4,12 +4,10 @@ the simulator's API there, and the simulator's phone posts an encrypted callback
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -34,19 +32,14 @@ from hall.models import (
 from hall.services import Decision, Hall
 from hall.states import AppStatus, TaskStatus
 from tests import factories
+from tests.callbacks.wecom_peer import add_member, cards_of
 from tests.conftest import REDIS_URL
+from tests.net import free_port
 from web.app import create_app
 from web.wecom_channel import WeComCardChannel
 from web.worker import build_relay, drain, make_queue
 from wework.sandbox.phone import press_button
 from wework.sandbox.store import SandboxStore
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -59,7 +52,7 @@ class Served:
 
 @pytest.fixture
 def served(committed_db: Database, redis_conn: redis.Redis, tmp_path: Path) -> Iterator[Served]:
-    port = _free_port()
+    port = free_port()
     settings = load_settings(
         var_dir=tmp_path,
         secret_key="test",
@@ -93,16 +86,6 @@ def served(committed_db: Database, redis_conn: redis.Redis, tmp_path: Path) -> I
         server.server_close()
 
 
-def _member(store: SandboxStore, who: Person) -> None:
-    store.create_user(
-        {"userid": who.userid, "name": who.name, "department": [1], "mobile": who.mobile}
-    )
-
-
-def _cards(store: SandboxStore, userid: str) -> list[dict[str, Any]]:
-    return [m for m in store.inbox(userid) if m["msgtype"] == "template_card"]
-
-
 @pytest.mark.pg_only
 def test_submit_card_click_approved_result_card(served: Served) -> None:
     db = served.db
@@ -115,13 +98,13 @@ def test_submit_card_click_approved_result_card(served: Served) -> None:
         spec["form"][0]["key_field"] = True
         key = factories.process(s, spec).process.key
     for who in (head, colleague, applicant):
-        _member(served.store, who)
+        add_member(served.store, who)
 
     app_id = Hall(db).submit(applicant.id, key, {"reason": "参加学术会议"}).application_id
     served.drain()
 
     # The reviewer's card arrived, built by cards/ and accepted by the simulator.
-    [message] = _cards(served.store, head.userid)
+    [message] = cards_of(served.store, head.userid)
     card = message["template_card"]
     assert card["card_type"] == "button_interaction"
     assert card["main_title"]["title"] == "教职工请假"
@@ -148,10 +131,10 @@ def test_submit_card_click_approved_result_card(served: Served) -> None:
 
     # The result card reaches the applicant through the outbox and the worker.
     served.drain()
-    [result] = _cards(served.store, applicant.userid)
+    [result] = cards_of(served.store, applicant.userid)
     assert result["template_card"]["card_type"] == "text_notice"
     assert result["template_card"]["main_title"]["title"] == "您的申请已通过"
-    assert _cards(served.store, head.userid)[0]["replace_name"] == "已同意"
+    assert cards_of(served.store, head.userid)[0]["replace_name"] == "已同意"
     with db.reader() as s:
         statuses = {d.channel: d.status for d in s.scalars(select(Delivery))}
     assert statuses == {"inapp": DeliveryStatus.SENT, "wecom": DeliveryStatus.SENT}
@@ -179,11 +162,11 @@ def test_any_of_step_the_other_reviewers_card_turns_handled(served: Served) -> N
         )
         key = factories.process(s, spec).process.key
     for who in (first, second, applicant):
-        _member(served.store, who)
+        add_member(served.store, who)
     app_id = Hall(db).submit(applicant.id, key, {"reason": "调课"}).application_id
     served.drain()
-    [mine] = _cards(served.store, first.userid)
-    [theirs] = _cards(served.store, second.userid)
+    [mine] = cards_of(served.store, first.userid)
+    [theirs] = cards_of(served.store, second.userid)
     assert "button_selection" not in mine["template_card"]
     task_id = mine["template_card"]["button_list"][0]["key"].split(":")[1]
 
@@ -193,9 +176,9 @@ def test_any_of_step_the_other_reviewers_card_turns_handled(served: Served) -> N
     assert delivery.reply_fields["ReplaceName"] == "已驳回"
     served.drain()
 
-    assert _cards(served.store, second.userid)[0]["replace_name"] == "已由他人处理"
+    assert cards_of(served.store, second.userid)[0]["replace_name"] == "已由他人处理"
     assert theirs["task_id"] != mine["task_id"]
-    [result] = _cards(served.store, applicant.userid)
+    [result] = cards_of(served.store, applicant.userid)
     assert result["template_card"]["main_title"]["title"] == "您的申请已驳回"
     assert _app_status(db, app_id) == AppStatus.REJECTED
     with db.reader() as s:
@@ -253,7 +236,7 @@ def _scene(served: Served) -> Scene:
         applicant = factories.person(s, "张三", dept=dept)
         key = factories.process(s, factories.simple_spec(dept.code, name="用印申请")).process.key
     for who in (head, colleague, applicant):
-        _member(served.store, who)
+        add_member(served.store, who)
     app_id = Hall(served.db).submit(applicant.id, key, {"reason": "盖章"}).application_id
     served.drain()
     return Scene(head, colleague, applicant, app_id)
@@ -264,7 +247,7 @@ def test_urge_sends_a_fresh_reminder_card(served: Served) -> None:
     scene = _scene(served)
     Hall(served.db).urge(scene.applicant.id, scene.app_id)
     served.drain()
-    first, reminder = _cards(served.store, scene.head.userid)
+    first, reminder = cards_of(served.store, scene.head.userid)
     card = reminder["template_card"]
     assert card["main_title"]["title"] == "【催办】用印申请"
     assert card["sub_title_text"] == "张三催办：请尽快处理。"
@@ -281,7 +264,7 @@ def test_cc_sends_a_notice_card(served: Served) -> None:
     scene = _scene(served)
     Hall(served.db).cc(scene.applicant.id, scene.app_id, [scene.colleague.userid], comment="知悉")
     served.drain()
-    [notice] = _cards(served.store, scene.colleague.userid)
+    [notice] = cards_of(served.store, scene.colleague.userid)
     assert notice["template_card"]["card_type"] == "text_notice"
     assert notice["template_card"]["main_title"]["title"] == "抄送：张三的申请"
 
@@ -294,7 +277,7 @@ def test_a_spent_response_code_falls_back_to_a_notice(served: Served) -> None:
     served.store.use_response_code(task.card_response_code)  # e.g. spent by an update
     Hall(served.db).withdraw(scene.applicant.id, scene.app_id)
     served.drain()
-    card, notice = _cards(served.store, scene.head.userid)
+    card, notice = cards_of(served.store, scene.head.userid)
     assert card["replace_name"] is None
     assert notice["template_card"]["main_title"]["title"] == "申请已撤回"
     assert _task(served.db, scene.app_id).card_response_code is None
@@ -326,7 +309,7 @@ def test_a_decision_in_the_web_view_updates_the_deciders_own_card(served: Served
     task = _task(served.db, scene.app_id)
     Hall(served.db).decide(scene.head.id, task.id, Decision(action="reject", comment="材料不全"))
     served.drain()
-    [card] = _cards(served.store, scene.head.userid)
+    [card] = cards_of(served.store, scene.head.userid)
     assert card["replace_name"] == "已驳回"  # no stale 同意 button left on the phone
     assert _task(served.db, scene.app_id).card_response_code is None
     with served.db.reader() as s:
@@ -342,7 +325,7 @@ def test_a_web_decision_with_a_spent_code_sends_a_notice(served: Served) -> None
     served.store.use_response_code(task.card_response_code)
     Hall(served.db).decide(scene.head.id, task.id, Decision(action="approve"))
     served.drain()
-    card, notice = _cards(served.store, scene.head.userid)
+    card, notice = cards_of(served.store, scene.head.userid)
     assert card["replace_name"] is None
     assert notice["template_card"]["card_type"] == "text_notice"
     assert "您已在网页端处理：已同意" in str(notice["template_card"])
@@ -351,7 +334,7 @@ def test_a_web_decision_with_a_spent_code_sends_a_notice(served: Served) -> None
 @pytest.mark.pg_only
 def test_a_card_click_does_not_update_the_card_twice(served: Served) -> None:
     scene = _scene(served)
-    [message] = _cards(served.store, scene.head.userid)
+    [message] = cards_of(served.store, scene.head.userid)
     task = _task(served.db, scene.app_id)
     press_button(
         served.store, served.settings, scene.head.userid, message["task_id"], f"approve:{task.id}"

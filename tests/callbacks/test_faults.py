@@ -14,7 +14,6 @@ minute later" means its window's entries moved a minute back.
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -52,7 +51,9 @@ from hall.relay import Relay, RelayReport
 from hall.services import Decision, Hall
 from hall.states import AppStatus, TaskStatus
 from tests import factories
+from tests.callbacks.wecom_peer import add_member, cards_of
 from tests.conftest import REDIS_URL
+from tests.net import free_port
 from web.app import create_app
 from web.wecom_channel import WeComCardChannel
 from web.worker import QUEUED_GRACE, build_relay, drain, make_queue
@@ -70,13 +71,6 @@ SHORT_TIMEOUT = (1.0, 0.5)
 TIMEOUT_FAULT_SECONDS = 0.8
 RATE_LIMIT_WAIT_SECONDS = 60  # wework's retry_after for 45009 / 45033
 MAX_ATTEMPTS = 8  # the settings' default
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class BurstWorker(SimpleWorker):
@@ -139,7 +133,7 @@ class Rig:
 
 @pytest.fixture
 def rig(committed_db: Database, redis_conn: redis.Redis, tmp_path: Path) -> Iterator[Rig]:
-    port = _free_port()
+    port = free_port()
     settings = load_settings(
         var_dir=tmp_path,
         secret_key="test",
@@ -183,16 +177,6 @@ def rig(committed_db: Database, redis_conn: redis.Redis, tmp_path: Path) -> Iter
 
 
 # ----------------------------------------------------------------------- helpers
-
-
-def _member(store: SandboxStore, who: Person) -> None:
-    store.create_user(
-        {"userid": who.userid, "name": who.name, "department": [1], "mobile": who.mobile}
-    )
-
-
-def _cards(store: SandboxStore, userid: str) -> list[dict[str, Any]]:
-    return [m for m in store.inbox(userid) if m["msgtype"] == "template_card"]
 
 
 def _title(message: dict[str, Any]) -> str:
@@ -247,7 +231,7 @@ def _one_reviewer(rig: Rig) -> Scene:
         applicant = factories.person(s, "张三", dept=dept)
         key = factories.process(s, factories.simple_spec(dept.code, name="用印申请")).process.key
     for who in (head, applicant):
-        _member(rig.store, who)
+        add_member(rig.store, who)
     return Scene(head, applicant, key)
 
 
@@ -280,12 +264,12 @@ def test_redis_down_while_deciding_decisions_commit_and_cards_go_out_once_it_is_
         one_step = factories.simple_spec(dept.code, name="用印申请")
         seal_key = factories.process(s, one_step).process.key
     for who in (head, dean, applicant):
-        _member(rig.store, who)
+        add_member(rig.store, who)
     hall = Hall(db)
     trip_id = hall.submit(applicant.id, trip_key, {"reason": "出差"}).application_id
     seal_id = hall.submit(applicant.id, seal_key, {"reason": "盖章"}).application_id
     rig.work()
-    head_cards = {_title(m): m for m in _cards(rig.store, head.userid)}
+    head_cards = {_title(m): m for m in cards_of(rig.store, head.userid)}
     trip_card, seal_card = head_cards["出差审批"], head_cards["用印申请"]
     before = rig.calls()
 
@@ -338,18 +322,18 @@ def test_redis_down_while_deciding_decisions_commit_and_cards_go_out_once_it_is_
     waiting = [r for r in _wecom_deliveries(db) if r.status == DeliveryStatus.QUEUED]
     assert {r.kind for r in waiting} == {"task_assigned", "task_decided", "application_result"}
     assert all(r.job_id is None for r in waiting)
-    assert _cards(rig.store, dean.userid) == []
-    assert _cards(rig.store, applicant.userid) == []
+    assert cards_of(rig.store, dean.userid) == []
+    assert cards_of(rig.store, applicant.userid) == []
     assert rig.calls() == before  # nothing reached WeCom
 
     # Redis is back: one relay pass and the worker deliver everything.
     rig.work()
-    [dean_card] = _cards(rig.store, dean.userid)
+    [dean_card] = cards_of(rig.store, dean.userid)
     assert _title(dean_card) == "出差审批"
     assert _button_task(dean_card) == dean_task_id
-    [result] = _cards(rig.store, applicant.userid)
+    [result] = cards_of(rig.store, applicant.userid)
     assert _title(result) == "您的申请已通过"
-    head_views = {_title(m): m["replace_name"] for m in _cards(rig.store, head.userid)}
+    head_views = {_title(m): m["replace_name"] for m in cards_of(rig.store, head.userid)}
     assert head_views == {"出差审批": "已同意", "用印申请": "已同意"}
 
     # A late WeCom retry of the click, now that Redis answers, replays the decision.
@@ -359,8 +343,8 @@ def test_redis_down_while_deciding_decisions_commit_and_cards_go_out_once_it_is_
     rig.work()
     rig.clock.advance(seconds=QUEUED_GRACE.total_seconds() + 60)
     rig.work()
-    assert len(_cards(rig.store, dean.userid)) == 1
-    assert len(_cards(rig.store, applicant.userid)) == 1
+    assert len(cards_of(rig.store, dean.userid)) == 1
+    assert len(cards_of(rig.store, applicant.userid)) == 1
     after = rig.calls()
     assert after["message/send"] - before["message/send"] == 2  # dean's card, the result
     assert after["message/update_template_card"] - before["message/update_template_card"] == 1
@@ -423,7 +407,7 @@ def test_a_wecom_fault_ends_in_exactly_one_card_without_a_loop(rig: Rig, fault: 
     if retried:
         assert delivery.attempts == 1
         assert fault.error in (delivery.last_error or "")
-        assert _cards(rig.store, scene.head.userid) == []
+        assert cards_of(rig.store, scene.head.userid) == []
         # Not due yet: more passes neither promote it nor call WeCom.
         rig.work()
         assert rig.calls() == first
@@ -433,7 +417,7 @@ def test_a_wecom_fault_ends_in_exactly_one_card_without_a_loop(rig: Rig, fault: 
         rig.clock.advance(seconds=RATE_LIMIT_WAIT_SECONDS + 1)
         rig.work()
 
-    [card] = _cards(rig.store, scene.head.userid)
+    [card] = cards_of(rig.store, scene.head.userid)
     [delivery] = _wecom_deliveries(rig.db)
     assert delivery.status == DeliveryStatus.SENT
     assert delivery.attempts == (1 if retried else 0)
@@ -449,7 +433,7 @@ def test_a_wecom_fault_ends_in_exactly_one_card_without_a_loop(rig: Rig, fault: 
     last = rig.calls()
     assert last["message/send"] - before["message/send"] == fault.sends + retried
     assert last["gettoken"] - before["gettoken"] == fault.tokens
-    assert len(_cards(rig.store, scene.head.userid)) == 1
+    assert len(cards_of(rig.store, scene.head.userid)) == 1
 
 
 # --------------------------------------------------------- 3. per-member limit
@@ -473,7 +457,7 @@ def test_thirty_five_cards_in_a_minute_thirty_now_the_rest_after_the_window(
         hall.submit(scene.applicant.id, scene.process_key, {"reason": f"第{n + 1}件"})
     rig.work()
 
-    assert len(_cards(rig.store, scene.head.userid)) == PER_MINUTE
+    assert len(cards_of(rig.store, scene.head.userid)) == PER_MINUTE
     assert _statuses(rig.db) == {DeliveryStatus.SENT: 30, DeliveryStatus.RETRY: 5}
     deferred = [r for r in _wecom_deliveries(rig.db) if r.status == DeliveryStatus.RETRY]
     assert all("per-member message limit" in (r.last_error or "") for r in deferred)
@@ -490,7 +474,7 @@ def test_thirty_five_cards_in_a_minute_thirty_now_the_rest_after_the_window(
     _let_a_minute_pass_for_the_limiter(redis_conn)
     rig.clock.advance(minutes=1, seconds=1)
     rig.work()
-    cards = _cards(rig.store, scene.head.userid)
+    cards = cards_of(rig.store, scene.head.userid)
     assert len(cards) == 35
     assert len({c["task_id"] for c in cards}) == 35
     assert _statuses(rig.db) == {DeliveryStatus.SENT: 35}

@@ -13,7 +13,9 @@ from defusedxml.ElementTree import fromstring
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from hall.models import Person
 from wework.crypto import WeComCrypto
+from wework.sandbox.store import SandboxStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -89,3 +91,18 @@ class WeComPeer:
         inner = fromstring(self.crypto.decrypt(encrypt))
         fields = {child.tag: (child.text or "") for child in inner if len(child) == 0}
         return Reply(fields=fields, button=inner.findtext("Button/ReplaceName"))
+
+
+# ------------------------------------------------------ the sandbox WeCom's side
+
+
+def add_member(store: SandboxStore, who: Person) -> None:
+    """Make `who` a member of the sandbox corp, as the nightly push would."""
+    store.create_user(
+        {"userid": who.userid, "name": who.name, "department": [1], "mobile": who.mobile}
+    )
+
+
+def cards_of(store: SandboxStore, userid: str) -> list[dict[str, Any]]:
+    """The template cards the sandbox delivered to `userid`, oldest first."""
+    return [m for m in store.inbox(userid) if m["msgtype"] == "template_card"]
