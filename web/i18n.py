@@ -553,6 +553,12 @@ CATALOGUE: dict[str, str] = {
     "警告（{n}）": "Warnings ({n})",
 }
 
+from web.catalogue import designer as _designer_texts  # noqa: E402
+from web.catalogue import selfreg as _selfreg_texts  # noqa: E402
+
+for _area in (_designer_texts, _selfreg_texts):
+    CATALOGUE.update(_area.CATALOGUE)
+
 STATUS_LABELS: dict[str, str] = {
     "draft": "草稿",
     "pending": "审批中",

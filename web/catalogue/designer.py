@@ -1,0 +1,3 @@
+"""English texts of the designer pages (see `web.catalogue`)."""
+
+CATALOGUE: dict[str, str] = {}

@@ -1,0 +1,3 @@
+"""English texts of the selfreg pages (see `web.catalogue`)."""
+
+CATALOGUE: dict[str, str] = {}
