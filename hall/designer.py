@@ -16,7 +16,7 @@ import copy
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -26,14 +26,24 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hall.clock import Clock, SystemClock
-from hall.conditions import Facts, describe, evaluate
+from hall.conditions import Facts, evaluate
 from hall.db import Database
 from hall.definitions import (
     KEY_RE,
+    AllOf,
+    AnyOf,
     ApproverRule,
+    Audience,
+    Compare,
+    Condition,
+    FieldType,
+    FormField,
+    Mode,
+    Not,
     ProcessSpec,
     RuleType,
     Step,
+    StepKind,
     dump_spec,
 )
 from hall.errors import Conflict, Invalid, NotFound
@@ -110,6 +120,82 @@ STEP_PROP_LABELS: dict[str, str] = {
     "allow_add_signer": "允许加签",
     "allow_return": "允许退回",
 }
+RULE_PROP_LABELS: dict[str, str] = {
+    "type": "规则",
+    "userids": "人员账号",
+    "role": "角色",
+    "levels": "向上级数",
+    "department": "部门编码",
+    "field": "人员字段",
+}
+COMPARE_PROP_LABELS: dict[str, str] = {"subject": "条件对象", "op": "比较", "value": "值"}
+
+# The words of the editor's vocabularies (sent translated to the editor, used in previews).
+RULE_LABELS: dict[str, str] = {
+    RuleType.PERSONS: "指定人员",
+    RuleType.ROLE_IN_APPLICANT_DEPT: "申请人所在部门的角色",
+    RuleType.DEPT_HEAD: "申请人的部门负责人",
+    RuleType.COUNSELLOR: "申请人的辅导员",
+    RuleType.LEADER_IN_CHARGE: "分管校领导",
+    RuleType.ROLE_IN_DEPT: "指定部门的角色",
+    RuleType.FORM_PERSON: "表单中填写的人员",
+    RuleType.APPLICANT: "申请人本人",
+}
+ROLE_LABELS: dict[str, str] = {
+    RoleCode.DEPT_HEAD: "部门负责人",
+    RoleCode.DEPUTY_SECRETARY: "学院副书记",
+    RoleCode.DEPT_ADMIN: "部门管理员",
+    RoleCode.COUNSELLOR: "辅导员",
+    RoleCode.PROCESS_ADMIN: "事项管理员",
+    RoleCode.INFO_CENTER: "信息中心",
+    RoleCode.SCHOOL_LEADER: "校领导",
+    RoleCode.STAFF: "教职工",
+    RoleCode.STUDENT: "学生",
+}
+KIND_LABELS: dict[str, str] = {
+    Audience.STAFF: "教职工",
+    Audience.STUDENT: "学生",
+    Audience.OFFCAMPUS: "校外人员",
+}
+STEP_KIND_LABELS: dict[str, str] = {
+    StepKind.APPROVAL: "审批",
+    StepKind.NOTIFY: "报备",
+    StepKind.HANDLE: "办理",
+    StepKind.CONSENT: "征得同意",
+}
+MODE_LABELS: dict[str, str] = {
+    Mode.SINGLE: "一人审批",
+    Mode.ANY: "或签（一人同意即可）",
+    Mode.ALL: "会签（全部同意）",
+    Mode.SEQUENTIAL: "依次审批",
+}
+# A condition's subjects about the applicant, one per fact the engine knows of them.
+APPLICANT_SUBJECTS: dict[str, str] = {
+    "applicant.kind": "申请人类别",
+    "applicant.post": "申请人职务",
+    "applicant.department": "申请人所在部门",
+    "applicant.level": "申请人学生层次",
+    "applicant.roles": "申请人角色",
+}
+STUDENT_LEVELS = ("本科", "专科", "硕士", "博士")  # XS_JBXX.XSLB
+OP_LABELS: dict[str, str] = {
+    "==": "等于",
+    "!=": "不等于",
+    ">": "大于",
+    ">=": "大于等于",
+    "<": "小于",
+    "<=": "小于等于",
+    "in": "是其中之一",
+    "not_in": "不是其中任何一个",
+    "contains": "包含",
+    "empty": "为空",
+    "not_empty": "不为空",
+}
+GROUP_LABELS: dict[str, str] = {
+    "all": "全部满足（且）",
+    "any": "任一满足（或）",
+    "not": "不满足（非）",
+}
 
 
 # ------------------------------------------------------------------ authorization
@@ -165,7 +251,8 @@ def _require_designer(session: Session, person_id: int) -> Editor:
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a definition; `path` names where (`form.2.label`)."""
+    """One thing wrong with a definition; `path` names where (`form.2.label`,
+    `flow.1.condition.all.0.value`, `flow.0.cc.1.role`), as the data is nested."""
 
     path: str
     message: str
@@ -180,7 +267,8 @@ def _same(text: str) -> str:
 
 
 def describe_path(path: str, say: Callable[[str], str] = _same) -> str:
-    """`form.2.label` → `表单字段 3 · 标题`, for people reading the problem list.
+    """`form.2.label` → `表单字段 3 · 标题`, `flow.1.condition.all.1.any.0.value` →
+    `流程步骤 2 · 条件 2.1 · 值`, for people reading the problem list.
 
     `say` puts each zh_CN label into the reader's language (the web view's gettext)."""
     if not path:
@@ -193,37 +281,194 @@ def describe_path(path: str, say: Callable[[str], str] = _same) -> str:
         props = FIELD_PROP_LABELS if head == "form" else STEP_PROP_LABELS
         if len(parts) > 2:
             text += " · " + (say(props[parts[2]]) if parts[2] in props else parts[2])
+        rest = parts[3:]
+        if head == "flow" and len(parts) > 2 and parts[2] in {"condition", "cc"}:
+            numbers = [str(int(p) + 1) for p in rest if p.isdigit()]
+            if numbers:
+                text += " " + ".".join(numbers)
+            last = rest[-1] if rest else ""
+            labels = COMPARE_PROP_LABELS if parts[2] == "condition" else RULE_PROP_LABELS
+            if last in labels:
+                text += " · " + say(labels[last])
+        elif len(parts) > 3 and parts[2] == "approver" and parts[3] in RULE_PROP_LABELS:
+            text += " · " + say(RULE_PROP_LABELS[parts[3]])
         return text
     return say(CATALOGUE_LABELS[head]) if head in CATALOGUE_LABELS else head
 
 
-def _problems_of(exc: ValidationError) -> list[Problem]:
-    problems = []
+# The members of the condition union as pydantic names them in an error's location.
+_MEMBERS = {"Compare", "AllOf", "AnyOf", "Not"}
+_GROUP_MEMBERS = {"all": "AllOf", "any": "AnyOf", "not": "Not"}
+
+
+def _intended(node: Any) -> str | None:
+    """Which kind of condition a piece of data means to be: a comparison has a subject,
+    an op or a value; a group has exactly one of `all`, `any`, `not`."""
+    if not isinstance(node, Mapping):
+        return None
+    if {"subject", "op", "value"} & node.keys():
+        return "Compare"
+    groups = [name for name in _GROUP_MEMBERS if name in node]
+    return _GROUP_MEMBERS[groups[0]] if len(groups) == 1 else None
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, Mapping):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+_CONDITION_MESSAGES = {
+    ("missing", "subject"): "请选择条件对象",
+    ("missing", "op"): "请选择比较方式",
+    ("literal_error", "op"): "不认识的比较方式",
+    ("string_pattern_mismatch", "subject"): "不认识的条件对象",
+    ("too_short", "all"): "条件组至少要有一项",
+    ("too_short", "any"): "条件组至少要有一项",
+}
+_RULE_NEEDS = re.compile(r"^approver rule '\w+' needs '(?P<name>\w+)'$")
+_UNKNOWN_ROLE = re.compile(r"^unknown role '(?P<role>.*)'$")
+_STEP_PROBLEM = re.compile(r"^step '(?P<key>[^']*)': (?P<rest>.*)$", re.DOTALL)
+_UNKNOWN_FIELD = re.compile(r"^condition uses unknown field '(?P<name>[^']*)'$")
+_NOT_PERSON_FIELD = re.compile(r"^(?P<field>'[^']*'|None) is not a person field of the form$")
+
+
+def _located(err: Mapping[str, Any], data: Mapping[str, Any]) -> Problem | None:
+    """One pydantic error as a problem at the place in the data it is about.
+
+    A condition is a union, so pydantic reports a bad condition once per kind of
+    condition it could have been (`Compare`, `AllOf`, ...). Only the errors of the kind the
+    data means to be are kept, with the kind's name left out of the path; data that is no
+    kind of condition is one problem at its own place."""
+    node: Any = data
+    parts: list[str] = []
+    for part in err["loc"]:
+        if isinstance(part, str) and part in _MEMBERS:
+            want = _intended(node)
+            if want is None:
+                message = "请添加一项条件" if node is None else "无法识别的条件"
+                return Problem(".".join(parts), message)
+            if part != want:
+                return None
+            continue
+        parts.append(str(part))
+        node = _child(node, part)
+    if err["type"] == "too_short" and node:
+        return None  # pydantic's echo of its items' own errors: the list is not empty
+    path = ".".join(parts)
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if ".condition" in f".{path}" and parts:
+        known = _CONDITION_MESSAGES.get((str(err["type"]), parts[-1]))
+        if err["type"] == "extra_forbidden":
+            known = "条件中不应有这一项"
+        message = known or message
+    needs = _RULE_NEEDS.match(message)
+    if needs is not None:
+        name = needs.group("name")
+        return Problem(f"{path}.{name}", f"请填写{RULE_PROP_LABELS.get(name, name)}")
+    unknown_role = _UNKNOWN_ROLE.match(message)
+    if unknown_role is not None:
+        return Problem(f"{path}.role", f"不认识的角色 {unknown_role.group('role')}")
+    if not parts:
+        return _step_problem(message, data) or Problem("", message)
+    return Problem(path, message)
+
+
+def _step_problem(message: str, data: Mapping[str, Any]) -> Problem | None:
+    """A whole-definition error about one step (`step 'k': ...`) at that step, or at the
+    very comparison or rule it names."""
+    found = _STEP_PROBLEM.match(message)
+    flow = data.get("flow")
+    if found is None or not isinstance(flow, list):
+        return None
+    index = next(
+        (i for i, s in enumerate(flow) if isinstance(s, Mapping) and s.get("key") == found["key"]),
+        None,
+    )
+    if index is None:
+        return None
+    step = flow[index]
+    rest = found.group("rest")
+    unknown = _UNKNOWN_FIELD.match(rest)
+    if unknown is not None:
+        name = unknown.group("name")
+        for path, node in _raw_compares(step.get("condition"), f"flow.{index}.condition"):
+            subject = node.get("subject")
+            if isinstance(subject, str) and subject.split(".")[1:2] == [name]:
+                return Problem(f"{path}.subject", f"表单中没有字段 {name}")
+        return Problem(f"flow.{index}.condition", f"表单中没有字段 {name}")
+    not_person = _NOT_PERSON_FIELD.match(rest)
+    if not_person is not None:
+        rules = [("approver", step.get("approver"))]
+        cc = step.get("cc")
+        if isinstance(cc, list):
+            rules += [(f"cc.{k}", rule) for k, rule in enumerate(cc)]
+        for where, rule in rules:
+            person_rule = isinstance(rule, Mapping) and rule.get("type") == RuleType.FORM_PERSON
+            if person_rule and repr(rule.get("field")) == not_person.group("field"):
+                return Problem(f"flow.{index}.{where}.field", "请选择表单中的人员字段")
+    return Problem(f"flow.{index}", rest)
+
+
+def _raw_compares(node: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """The comparisons inside condition data (valid or not), with their paths."""
+    if not isinstance(node, Mapping):
+        return
+    if "subject" in node:
+        yield path, node
+    for name in ("all", "any"):
+        items = node.get(name)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                yield from _raw_compares(item, f"{path}.{name}.{i}")
+    if "not" in node:
+        yield from _raw_compares(node["not"], f"{path}.not")
+
+
+def _problems_of(exc: ValidationError, data: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"])
-        message = str(err["msg"]).removeprefix("Value error, ")
-        problems.append(Problem(path=path, message=message))
+        problem = _located(err, data)
+        if problem is not None and problem not in problems:
+            problems.append(problem)
     return problems
 
 
 def validate(session: Session, data: Mapping[str, Any]) -> tuple[ProcessSpec | None, list[Problem]]:
-    """Check a definition: its own rules (the spec model) and its references to the school
+    """Check a definition: its own rules (the spec model), what its conditions compare
+    (a number with a number, a choice with its options), and its references to the school
     (departments and people that must exist). Returns the spec when there is no problem."""
     try:
         spec = ProcessSpec.model_validate(data)
     except ValidationError as exc:
-        return None, _problems_of(exc)
+        return None, _problems_of(exc, data)
     problems = _reference_problems(session, spec)
     return (spec if not problems else None), problems
 
 
-def _reference_problems(session: Session, spec: ProcessSpec) -> list[Problem]:
-    codes = {spec.department, *spec.visible_to}
+def _rules(spec: ProcessSpec) -> list[tuple[str, ApproverRule]]:
+    """Every approver and CC rule of the flow with its path."""
     rules: list[tuple[str, ApproverRule]] = []
     for i, step in enumerate(spec.flow):
         rules.append((f"flow.{i}.approver", step.approver))
-        rules.extend((f"flow.{i}.cc", rule) for rule in step.cc)
+        rules.extend((f"flow.{i}.cc.{k}", rule) for k, rule in enumerate(step.cc))
+    return rules
+
+
+def _reference_problems(session: Session, spec: ProcessSpec) -> list[Problem]:
+    rules = _rules(spec)
+    compares = [
+        (path, cmp)
+        for i, step in enumerate(spec.flow)
+        for path, cmp in compares_of(step.condition, f"flow.{i}.condition")
+    ]
+    codes = {spec.department, *spec.visible_to}
     codes |= {r.department for _p, r in rules if r.department}
+    codes |= {
+        str(v) for _p, c in compares if c.subject == "applicant.department" for v in _items(c.value)
+    }
     known = set(session.scalars(select(Department.code).where(Department.code.in_(codes))))
     problems: list[Problem] = []
     if spec.department not in known:
@@ -243,13 +488,252 @@ def _reference_problems(session: Session, spec: ProcessSpec) -> list[Problem]:
     )
     for path, rule in rules:
         if rule.department and rule.department not in known:
-            problems.append(Problem(path, f"没有编码为 {rule.department} 的部门"))
+            problems.append(Problem(f"{path}.department", f"没有编码为 {rule.department} 的部门"))
         problems.extend(
-            Problem(path, f"没有在职人员 {userid}")
+            Problem(f"{path}.userids", f"没有在职人员 {userid}")
             for userid in rule.userids
             if userid not in active
         )
+    problems.extend(condition_problems(spec, known))
     return problems
+
+
+def condition_problems(spec: ProcessSpec, departments: set[str]) -> list[Problem]:
+    """What the steps' conditions get wrong that the spec itself accepts (see
+    `_compare_problems`); `departments` are the codes known to exist."""
+    fields = {f.key: f for f in spec.form}
+    return [
+        problem
+        for i, step in enumerate(spec.flow)
+        for path, cmp in compares_of(step.condition, f"flow.{i}.condition")
+        for problem in _compare_problems(path, cmp, fields, departments)
+    ]
+
+
+# ------------------------------------------------------- conditions and rules in words
+
+ORDER_OPS = frozenset({">", ">=", "<", "<="})
+LIST_OPS = frozenset({"in", "not_in"})
+BARE_OPS = frozenset({"empty", "not_empty"})  # compare with no value
+# The comparisons the editor offers for each kind of subject (others stay as they are).
+OPS_BY_KIND: dict[str, tuple[str, ...]] = {
+    "number": ("==", "!=", ">", ">=", "<", "<=", "empty", "not_empty"),
+    "date": ("==", "!=", ">", ">=", "<", "<=", "empty", "not_empty"),
+    "choice": ("==", "!=", "in", "not_in", "empty", "not_empty"),
+    "multi": ("contains", "in", "not_in", "empty", "not_empty"),
+    "text": ("==", "!=", "contains", "in", "not_in", "empty", "not_empty"),
+    "department": ("==", "!=", "in", "not_in"),
+    "presence": ("empty", "not_empty"),  # attachments, whole date ranges
+}
+_UNORDERED = frozenset({"choice", "multi", "department", "presence"})
+_FIELD_KINDS: dict[FieldType, str] = {
+    FieldType.NUMBER: "number",
+    FieldType.DATE: "date",
+    FieldType.DATE_RANGE: "presence",
+    FieldType.DATETIME_RANGE: "presence",
+    FieldType.CHOICE: "choice",
+    FieldType.MULTICHOICE: "multi",
+    FieldType.ATTACHMENT: "presence",
+}
+_RANGES = frozenset({FieldType.DATE_RANGE, FieldType.DATETIME_RANGE})
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a condition's subject is: its label, kind (an `OPS_BY_KIND` key) and, for
+    choices, the values it may take with their labels."""
+
+    label: str
+    kind: str
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def subject_of(
+    subject: str, fields: Mapping[str, FormField], say: Callable[[str], str] = _same
+) -> Subject | None:
+    """The subject of a comparison; None when the form has no such field, or the field no
+    such part (`.days` of a range, `.count` of a multichoice)."""
+    if subject in APPLICANT_SUBJECTS:
+        label = say(APPLICANT_SUBJECTS[subject])
+        if subject == "applicant.kind":
+            return Subject(label, "choice", {k: say(v) for k, v in KIND_LABELS.items()})
+        if subject == "applicant.roles":
+            return Subject(label, "multi", {k: say(v) for k, v in ROLE_LABELS.items()})
+        if subject == "applicant.department":
+            return Subject(label, "department")
+        return Subject(label, "text")
+    _scope, _, rest = subject.partition(".")
+    name, _, part = rest.partition(".")
+    f = fields.get(name)
+    if f is None:
+        return None
+    if part == "days":
+        days = f.type in _RANGES
+        return Subject(say("{label}的天数").format(label=f.label), "number") if days else None
+    if part == "count":
+        many = f.type == FieldType.MULTICHOICE
+        return Subject(say("{label}的选择数").format(label=f.label), "number") if many else None
+    options = {o.value: o.label for o in f.options}
+    return Subject(f.label, _FIELD_KINDS.get(f.type, "text"), options)
+
+
+def compares_of(cond: Condition | None, path: str) -> Iterator[tuple[str, Compare]]:
+    """The comparisons of a condition with their paths (`….all.1.not`)."""
+    if cond is None:
+        return
+    if isinstance(cond, Compare):
+        yield path, cond
+    elif isinstance(cond, AllOf):
+        for i, c in enumerate(cond.all):
+            yield from compares_of(c, f"{path}.all.{i}")
+    elif isinstance(cond, AnyOf):
+        for i, c in enumerate(cond.any):
+            yield from compares_of(c, f"{path}.any.{i}")
+    else:
+        yield from compares_of(cond.not_, f"{path}.not")
+
+
+def _items(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [] if value is None else [value]
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _is_date(value: Any) -> bool:
+    try:
+        date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str) and len(value) == 10
+
+
+def _compare_problems(
+    path: str, cmp: Compare, fields: Mapping[str, FormField], departments: set[str]
+) -> list[Problem]:
+    """What would make a comparison never (or always) hold: a part the field does not
+    have, an order of things that have none, a missing value, a value of the wrong kind."""
+    subject = subject_of(cmp.subject, fields)
+    if subject is None:
+        name = cmp.subject.split(".")[1]
+        label = fields[name].label if name in fields else name
+        if cmp.subject.endswith(".days"):
+            return [Problem(f"{path}.subject", f"「{label}」不是日期范围，没有天数")]
+        return [Problem(f"{path}.subject", f"「{label}」不是多选字段，没有选择数")]
+    if cmp.op in BARE_OPS:
+        return []
+    if subject.kind == "presence" or (cmp.op in ORDER_OPS and subject.kind in _UNORDERED):
+        return [Problem(f"{path}.op", f"「{subject.label}」不能用「{OP_LABELS[cmp.op]}」比较")]
+    values = _items(cmp.value)
+    if not values or any(v in (None, "") for v in values):
+        return [Problem(f"{path}.value", "请填写比较的值")]
+    if isinstance(cmp.value, (list, tuple)) and cmp.op not in LIST_OPS and subject.kind != "multi":
+        return [Problem(f"{path}.value", "这里只能填写一个值")]
+    for value in values:
+        if subject.kind == "number" and not _is_number(value):
+            return [Problem(f"{path}.value", "请填写数字")]
+        if subject.kind == "date" and not _is_date(value):
+            return [Problem(f"{path}.value", "请填写日期，如 2026-09-01")]
+        if subject.kind in {"choice", "multi"} and str(value) not in subject.options:
+            return [Problem(f"{path}.value", f"「{value}」不是「{subject.label}」的选项")]
+        if subject.kind == "department" and str(value) not in departments:
+            return [Problem(f"{path}.value", f"没有编码为 {value} 的部门")]
+    return []
+
+
+def _number_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+_OP_WORDS = {"==": "=", "!=": "≠", ">": ">", ">=": "≥", "<": "<", "<=": "≤"}
+
+
+def explain_condition(
+    cond: Condition,
+    fields: Mapping[str, FormField],
+    say: Callable[[str], str] = _same,
+    departments: Mapping[str, str] | None = None,
+    *,
+    nested: bool = False,
+) -> str:
+    """A condition in the designer's words, with the form's labels, option labels and
+    department names: `离校天数 > 3 且 (类型 = 事假 或 非(申请人类别 = 学生))`."""
+    if isinstance(cond, (AllOf, AnyOf)):
+        items = cond.all if isinstance(cond, AllOf) else cond.any
+        joint = f" {say('且' if isinstance(cond, AllOf) else '或')} "
+        text = joint.join(
+            explain_condition(c, fields, say, departments, nested=True) for c in items
+        )
+        return f"({text})" if nested and len(items) > 1 else text
+    if isinstance(cond, Not):
+        return f"{say('非')}({explain_condition(cond.not_, fields, say, departments)})"
+    subject = subject_of(cond.subject, fields, say)
+    label = subject.label if subject is not None else cond.subject
+    if cond.op in BARE_OPS:
+        return f"{label} {say(OP_LABELS[cond.op])}"
+    names = dict(departments or {})
+    if subject is not None:
+        names.update(subject.options)
+    shown = [names.get(str(v), _number_text(v)) for v in _items(cond.value)]
+    op = _OP_WORDS.get(cond.op) or say(OP_LABELS[cond.op])
+    if cond.op in LIST_OPS:
+        return f"{label} {op} [{say('、').join(shown)}]"
+    return f"{label} {op} {say('、').join(shown) if shown else say('（空）')}"
+
+
+def explain_rule(
+    rule: ApproverRule,
+    fields: Mapping[str, FormField],
+    say: Callable[[str], str] = _same,
+    departments: Mapping[str, str] | None = None,
+) -> str:
+    """An approver or CC rule in words: `指定部门的角色：学生工作处 · 事项管理员`."""
+    names = departments or {}
+    parts: list[str] = []
+    if rule.userids:
+        parts.append(say("、").join(rule.userids))
+    if rule.department:
+        parts.append(names.get(rule.department, rule.department))
+    if rule.role:
+        parts.append(say(ROLE_LABELS.get(rule.role, rule.role)))
+    if rule.type == RuleType.DEPT_HEAD and rule.levels > 1:
+        parts.append(say("向上 {n} 级").format(n=rule.levels))
+    if rule.field:
+        parts.append(fields[rule.field].label if rule.field in fields else rule.field)
+    text = say(RULE_LABELS[rule.type])
+    return f"{text}{say('：')}{' · '.join(parts)}" if parts else text
+
+
+@dataclass(frozen=True)
+class Words:
+    """A spec's conditions and rules in one reader's words."""
+
+    spec: ProcessSpec
+    say: Callable[[str], str] = _same
+    departments: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def fields(self) -> dict[str, FormField]:
+        return {f.key: f for f in self.spec.form}
+
+    def condition(self, cond: Condition) -> str:
+        return explain_condition(cond, self.fields, self.say, self.departments)
+
+    def rule(self, rule: ApproverRule) -> str:
+        return explain_rule(rule, self.fields, self.say, self.departments)
 
 
 # -------------------------------------------------------------------- change list
@@ -388,6 +872,8 @@ class DraftView:
     problems: list[Problem]
     changes: list[Change]
     versions: list[VersionUse] = field(default_factory=list)
+    # The school's active departments (code → name), offered wherever a code is typed.
+    departments: dict[str, str] = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -419,12 +905,22 @@ class StepPreview:
     name: str
     kind: str
     mode: str
-    condition: str | None
+    condition: str | None  # in words (`explain_condition`)
     runs: bool  # the condition holds (or there is none)
     approvers: list[str]  # "name (userid)", delegates marked
-    cc: list[str]
+    cc: list[str]  # the people told when the step is passed, as the engine picks them
     nobody: bool  # the rule found nobody: the fallback people get it
     fallback: list[str]
+    cc_rules: list[str] = field(default_factory=list)  # the CC rules in words
+
+
+def _department_names(session: Session) -> dict[str, str]:
+    rows = session.execute(
+        select(Department.code, Department.name)
+        .where(Department.active.is_(True))
+        .order_by(Department.code)
+    ).all()
+    return {row.code: row.name for row in rows}
 
 
 def _person_label(person: Person) -> str:
@@ -554,6 +1050,7 @@ class Designer:
             problems=problems,
             changes=change_list(base.spec if base else None, normalized(draft.data)),
             versions=_versions(session, process) if process is not None else [],
+            departments=_department_names(session),
         )
 
     def open_draft(self, person_id: int, key: str) -> DraftView:
@@ -701,10 +1198,17 @@ class Designer:
     # ------------------------------------------------------ who would approve
 
     def who_would_approve(
-        self, person_id: int, key: str, applicant_userid: str, sample: Mapping[str, Any]
+        self,
+        person_id: int,
+        key: str,
+        applicant_userid: str,
+        sample: Mapping[str, Any],
+        say: Callable[[str], str] = _same,
     ) -> list[StepPreview]:
         """Resolve every step of the draft for an applicant and a sample form, against the
-        school's real people and roles, as the engine would at submission."""
+        school's real people and roles, as the engine would at submission: approvers
+        (with delegates) and the people each passed step is CC'd to. `say` words the
+        conditions and rules (see `describe_path`)."""
         with self.db.reader() as session:
             editor = _require_designer(session, person_id)
             draft = self._draft(session, editor, key)
@@ -718,7 +1222,8 @@ class Designer:
                 raise Invalid("没有这位在职/在读人员", fields={"applicant": "没有这位人员"})
             form = sample_form(spec, sample)
             facts = Facts(form=form, applicant=applicant_facts(session, applicant))
-            today = self.clock.now().date()
+            words = Words(spec, say, _department_names(session))
+            told: set[int] = {applicant.id}  # the engine tells a follower once, never the applicant
             return [
                 _preview(
                     session,
@@ -727,8 +1232,10 @@ class Designer:
                     applicant=applicant,
                     form=form,
                     facts=facts,
-                    today=today,
+                    today=self.clock.now().date(),
                     owning_dept_id=draft.department_id,
+                    words=words,
+                    told=told,
                 )
                 for i, step in enumerate(spec.flow)
             ]
@@ -842,6 +1349,8 @@ def _preview(
     facts: Facts,
     today: date,
     owning_dept_id: int,
+    words: Words,
+    told: set[int],
 ) -> StepPreview:
     runs = step.condition is None or evaluate(step.condition, facts)
     approvers: list[str] = []
@@ -861,17 +1370,21 @@ def _preview(
         if nobody and step.approver.type != RuleType.APPLICANT:
             fallback = [_person_label(p) for p in fallback_people(session, owning_dept_id)]
         for rule in step.cc:
-            cc.extend(_person_label(p) for p in resolve_rule(session, rule, applicant, form))
+            for who in resolve_rule(session, rule, applicant, form):
+                if who.id not in told:
+                    told.add(who.id)
+                    cc.append(_person_label(who))
     return StepPreview(
         index=index,
         key=step.key,
         name=step.name,
         kind=step.kind.value,
         mode=step.mode.value,
-        condition=describe(step.condition) if step.condition is not None else None,
+        condition=words.condition(step.condition) if step.condition is not None else None,
         runs=runs,
         approvers=approvers,
         cc=cc,
         nobody=nobody,
         fallback=fallback,
+        cc_rules=[words.rule(rule) for rule in step.cc],
     )

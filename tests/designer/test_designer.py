@@ -115,9 +115,9 @@ def test_invalid_drafts_are_kept_with_their_problems(designer, school):
     data["form"].pop()
     view = designer.save(school.cs_admin.id, "cs_x", data)
     assert [(p.path, p.message) for p in view.problems] == [
-        ("flow.2.approver", "没有编码为 NOPE 的部门")
+        ("flow.2.approver.department", "没有编码为 NOPE 的部门")
     ]
-    assert view.problems[0].where == "流程步骤 3 · 审批人"
+    assert view.problems[0].where == "流程步骤 3 · 审批人 · 部门编码"
 
 
 def test_a_stale_save_is_refused(designer, school):
@@ -196,7 +196,7 @@ def test_who_would_approve_follows_conditions_and_real_people(designer, school, 
     assert [s.runs for s in long] == [True, True, True]
     assert long[1].approvers == [f"周副书记（{school.deputy.userid}）"]
     assert long[2].approvers == [f"郑处长（{school.jwc_head.userid}）"]
-    assert long[2].condition == "form.days > 7"
+    assert long[2].condition == "天数 > 7"
     # A teacher has no counsellor: the step is flagged and goes to the administrators.
     teacher = designer.who_would_approve(
         school.cs_admin.id, "cs_leave", school.teacher.userid, {"days": "1"}
