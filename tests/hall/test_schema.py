@@ -17,9 +17,11 @@ from hall.states import AppStatus, IllegalTransition, fire
 from tests import factories
 from tests.conftest import _create_pg_database, _drop_pg_database
 
-# The sync's tables live on the same metadata; hall/ may not import sync/, so load them here.
+# The sync's and self-registration's tables live on the same metadata; hall/ may not import
+# sync/ or selfreg/, so load them here.
 importlib.import_module("sync.models")
 importlib.import_module("sync.staging")
+importlib.import_module("selfreg.models")
 
 
 def test_migrations_match_models(engine):
