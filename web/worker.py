@@ -28,6 +28,7 @@ from hall.channels import ChannelRegistry, InAppChannel, LogChannel
 from hall.clock import Clock, SystemClock
 from hall.db import Database
 from hall.relay import Relay
+from selfreg.push import JoinChannel
 from sync import contact_events
 from sync import jobs as sync_jobs
 from web.wecom_channel import WeComCardChannel
@@ -70,6 +71,7 @@ def build_channels(settings: Settings, connection: redis.Redis) -> ChannelRegist
             InAppChannel(),
             LogChannel(),
             WeComCardChannel.from_settings(settings, connection),
+            JoinChannel.from_settings(settings, connection),  # self-registration pushes
         ]
     )
 

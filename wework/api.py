@@ -503,8 +503,22 @@ class OAuthAPI(_Area):
 
 
 class AuthAPI(_Area):
-    """Second-factor verification on joining (doc 90203 / 99521)."""
+    """Joining the corp: member verification (doc 90203 / 99521) and the join QR code."""
 
     def authsucc(self, userid: str) -> None:
         """`GET user/authsucc`: admit a member who passed our verification page."""
         self._client.get("user/authsucc", userid=userid)
+
+    def join_qrcode(self, size_type: int = 3) -> str:
+        """`GET corp/get_join_qrcode` (doc 91714): the link of the corp's join QR code.
+
+        Needs the contacts assistant's credential. `size_type` 1-4 is 171, 399, 741 or 2052
+        pixels square; the link is valid for 7 days.
+        """
+        if size_type not in {1, 2, 3, 4}:
+            raise ValueError("size_type is 1, 2, 3 or 4")
+        result = self._client.get("corp/get_join_qrcode", size_type=size_type)
+        link = result.get("join_qrcode")
+        if not isinstance(link, str) or not link:
+            raise WeComError(None, "no join_qrcode in the answer", path="corp/get_join_qrcode")
+        return link

@@ -3,13 +3,17 @@
 Mounted by the app factory when `settings.sandbox` is true (`init_app(app)`):
 
 - `/_sandbox/wecom/cgi-bin/…`: gettoken, message/send, message/update_template_card,
-  department/*, user/*, media/upload, batch/*, auth/getuserinfo, user/authsucc — with
-  WeCom's errcodes, token expiry and the app/contacts secret split (48002);
+  department/*, user/*, media/upload, batch/*, auth/getuserinfo, user/authsucc,
+  corp/get_join_qrcode — with WeCom's errcodes, token expiry and the app/contacts secret
+  split (48002);
 - `/_sandbox/wecom/`: a phone per member showing messages and cards; card buttons send a
   genuinely encrypted `template_card_event` callback to `{base_url}/wecom/callback`;
 - `/_sandbox/wecom/api/messages?userid=U`: JSON of what WeCom delivered to U;
 - `/_sandbox/wecom/api/{click,say,enter,faults,calls}`: the same actions for tests;
-- `/_sandbox/wecom/connect/oauth2/authorize` and `/wwlogin/sso/login`: sign-in screens.
+- `/_sandbox/wecom/connect/oauth2/authorize` and `/wwlogin/sso/login`: sign-in screens;
+- `/_sandbox/wecom/join` (the join QR code's page) and the phone's "扫码加入学校": a member
+  joins and WeCom's member verification sends them to the hall's `/join` with a single-use
+  code (`/_sandbox/wecom/api/join` for tests); `user/authsucc` then activates them.
 
 State lives in Redis under `sandbox:wecom:` (see `store.py`), never in the process.
 """

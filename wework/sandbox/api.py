@@ -188,6 +188,11 @@ def auth_getuserinfo(store: SandboxStore, call: Call) -> dict[str, Any]:
     return {"errcode": 0, "errmsg": "ok", "userid": userid, "user_ticket": ""}
 
 
+def corp_get_join_qrcode(store: SandboxStore, call: Call) -> dict[str, Any]:
+    size_type = _int_arg(call, "size_type") if "size_type" in call.args else 3
+    return {"errcode": 0, "errmsg": "ok", "join_qrcode": store.issue_join_qrcode(size_type)}
+
+
 def media_upload(store: SandboxStore, call: Call) -> dict[str, Any]:
     upload = request.files.get("media")
     content = upload.read() if upload is not None else b""
@@ -230,6 +235,7 @@ ROUTES: dict[str, tuple[Handler, str]] = {
     "user/list_id": (user_list_id, "any"),
     "user/authsucc": (user_authsucc, "app"),
     "auth/getuserinfo": (auth_getuserinfo, "app"),
+    "corp/get_join_qrcode": (corp_get_join_qrcode, "contacts"),
     "media/upload": (media_upload, "any"),
     "batch/syncuser": (_batch("sync_user"), "contacts"),
     "batch/replaceuser": (_batch("replace_user"), "contacts"),

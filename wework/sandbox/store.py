@@ -31,6 +31,8 @@ PREFIX = "sandbox:wecom:"
 TOKEN_TTL = 7200
 RESPONSE_CODE_TTL = 72 * 3600
 OAUTH_CODE_TTL = 300
+JOIN_QRCODE_TTL = 7 * 24 * 3600
+VERIFICATION_PATH = "/join"  # the hall's self-registration page verifies joining members
 MEDIA_TTL = 3 * 24 * 3600
 ROOT_DEPARTMENT = 1
 MAX_DEPARTMENT_LEVELS = 15
@@ -659,6 +661,38 @@ class SandboxStore:
         if userid is None:
             raise ApiError(e.INVALID_OAUTH_CODE, "invalid code")
         return _text(userid)
+
+    # -- joining: the join QR code and member verification (docs 91714, 90203, 99521) -----
+
+    def issue_join_qrcode(self, size_type: int) -> str:
+        """`corp/get_join_qrcode`: a link, valid 7 days, to the simulated join page."""
+        if size_type not in {1, 2, 3, 4}:
+            raise ApiError(e.INVALID_PARAMETER, "size_type must be 1, 2, 3 or 4")
+        vcode = secrets.token_urlsafe(24)
+        self.r.set(self.key("joinqr", vcode), size_type, ex=JOIN_QRCODE_TTL)
+        return f"{self.settings.base_url}/_sandbox/wecom/join?vcode={vcode}"
+
+    def join_qrcode_valid(self, vcode: str) -> bool:
+        return bool(vcode) and bool(self.r.exists(self.key("joinqr", vcode)))
+
+    def verification_url(self) -> str:
+        """The corp's member verification page (set in WeCom's admin console; the hall's
+        self-registration page unless a test changed it)."""
+        value = self.r.get(self.key("config", "verification_url"))
+        return _text(value) if value else f"{self.settings.base_url}{VERIFICATION_PATH}"
+
+    def set_verification_url(self, url: str) -> None:
+        self.r.set(self.key("config", "verification_url"), url)
+
+    def begin_verification(self, userid: str) -> str:
+        """A member joins and must pass the corp's verification: where WeCom sends them,
+        with a single-use code that `auth/getuserinfo` resolves to their userid."""
+        member = self.get_user(userid)
+        if int(member.get("status", 4)) == 1:
+            raise ApiError(e.INVALID_PARAMETER, "the member is activated already")
+        code = self.issue_oauth_code(str(member["userid"]))
+        separator = "&" if "?" in self.verification_url() else "?"
+        return f"{self.verification_url()}{separator}code={code}"
 
     # -- messages and template cards (docs 90236, 94888) --------------------------------
 

@@ -67,6 +67,7 @@ def make_blueprint(get_store: Callable[[], SandboxStore]) -> Blueprint:
             deliveries=store.deliveries(userid) if member else [],
             error=request.args.get("error", ""),
             callback_url=_settings().base_url + "/wecom/callback",
+            verification_url=store.verification_url(),
         )
 
     def _back(userid: str, error: str = "") -> BaseResponse:
@@ -116,6 +117,44 @@ def make_blueprint(get_store: Callable[[], SandboxStore]) -> Blueprint:
         except phone.PhoneError as exc:
             return _back(form.get("userid", ""), str(exc))
         return _back(form.get("userid", ""))
+
+    # -- joining: the join QR code's page and member verification (docs 91714, 90203) ------
+
+    @bp.post("/phone/join")
+    def join_from_phone() -> BaseResponse:
+        """The member scans the school's join QR code on their phone."""
+        userid = request.form.get("userid", "")
+        try:
+            return redirect(get_store().begin_verification(userid), code=303)
+        except ApiError as exc:
+            return _back(userid, f"不能加入：{exc.errmsg}")
+
+    @bp.route("/join", methods=["GET", "POST"])
+    def join_page() -> Any:
+        """Where the link of `corp/get_join_qrcode` leads: pick who is scanning, then WeCom's
+        member verification sends them to the school's verification page with a code."""
+        store = get_store()
+        vcode = request.values.get("vcode", "")
+        if not store.join_qrcode_valid(vcode):
+            return render_template("wecom_sandbox/join.html", expired=True, users=[]), 404
+        if request.method == "POST":
+            try:
+                return redirect(store.begin_verification(request.form.get("userid", "")), 303)
+            except ApiError as exc:
+                error = f"不能加入：{exc.errmsg}"
+                return render_template(
+                    "wecom_sandbox/join.html", users=store.users(), vcode=vcode, error=error
+                ), 400
+        return render_template("wecom_sandbox/join.html", users=store.users(), vcode=vcode)
+
+    @bp.post("/api/join")
+    def join_json() -> Response:
+        """For tests: where the member verification would send `userid` (with its code)."""
+        try:
+            url = get_store().begin_verification(str(_json_body().get("userid", "")))
+        except ApiError as exc:
+            return Response(jsonify(error=exc.errmsg).get_data(), 400, mimetype="application/json")
+        return jsonify(url=url)
 
     # -- JSON for tests and tools -----------------------------------------------------------
 
