@@ -26,6 +26,7 @@ from web.views import (
     designer,
     people,
     records,
+    selfreg,
     stats,
     tasks,
     uploads,
@@ -51,6 +52,7 @@ def init_app(app: Flask) -> None:
     assets.init_app(app)
     for module in (catalog, apply, applications, tasks, people, uploads, delegations, records):
         app.register_blueprint(module.bp)
+    app.register_blueprint(selfreg.bp)  # public: joining the school's WeCom
     for module in (designer, stats, admin):  # designer, statistics, system pages
         app.register_blueprint(module.bp)
     app.jinja_env.globals.update(
