@@ -1,20 +1,32 @@
 """System pages for the information center: nightly sync reports with their rejected rows,
-failed outbox deliveries with a retry button, and who administers which department.
-Everyone else gets the 404 page. (The self-registration middle table has no page: the
-`selfreg/` package does not exist yet.)"""
+failed outbox deliveries with a retry button, who administers which department, and the
+self-registration middle table (with its retry button and the school's join QR code).
+Everyone else gets the 404 page."""
 
 from __future__ import annotations
 
-from flask import Response, flash, redirect, request, url_for
+import logging
+
+import segno
+from flask import Response, current_app, flash, redirect, request, url_for
+from markupsafe import Markup
+from redis import RedisError
 from werkzeug.wrappers import Response as BaseResponse
 
 from hall.deliveries import failed_deliveries, retry_delivery
 from hall.designer import Designer, is_info_center
 from hall.errors import HallError, NotFound
+from selfreg import services as selfreg
+from selfreg.matching import KIND_LABELS
+from selfreg.models import RegSource, RegStatus
 from sync.report import STATUS_LABELS, STEPS
 from sync.services import get_run, list_runs
 from web.i18n import gettext
-from web.views.common import clock, db, not_found_page, page, page_blueprint, person_id
+from web.views.common import back, clock, db, not_found_page, page, page_blueprint, person_id
+from wework.client import contacts_client
+from wework.errors import WeComError
+
+log = logging.getLogger("hall.admin")
 
 bp = page_blueprint("admin", __name__)
 
@@ -107,3 +119,102 @@ def revoke(grant_id: int) -> BaseResponse:
         return not_found_page()
     flash(gettext("已撤销授权"), "success")
     return redirect(url_for("admin.admins"))
+
+
+# --------------------------------------------------------------- self-registration
+
+SELFREG_LABELS = {
+    RegStatus.PENDING: "待推送",
+    RegStatus.JOINED: "已加入",
+    RegStatus.REJECTED: "未通过核对",
+    RegStatus.FAILED: "推送失败",
+}
+SELFREG_TAGS = {
+    RegStatus.PENDING: "tag-amber",
+    RegStatus.JOINED: "tag-green",
+    RegStatus.REJECTED: "tag-grey",
+    RegStatus.FAILED: "tag-red",
+}
+SOURCE_LABELS = {RegSource.QR: "扫码", RegSource.WECOM: "企业微信验证"}
+JOIN_QRCODE_KEY = "hall:selfreg:wecom_join_qrcode"
+JOIN_QRCODE_TTL = 6 * 24 * 3600  # WeCom's link lives 7 days; fetch a new one a day early
+
+
+def _join_url() -> str:
+    return f"{current_app.extensions['hall.settings'].base_url}/join"
+
+
+def _qr(url: str, scale: int) -> Markup:
+    svg = segno.make(url, error="m").svg_inline(scale=scale, dark="#111", border=2)
+    return Markup(svg)  # noqa: S704 - segno's own SVG of our own URL
+
+
+def _wecom_join_link() -> str | None:
+    """WeCom's join QR link fetched earlier (kept in Redis while it is valid)."""
+    try:
+        value = current_app.extensions["hall.redis"].get(JOIN_QRCODE_KEY)
+    except RedisError:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@bp.get("/admin/selfreg")
+def selfreg_table() -> Response:
+    status_arg = request.args.get("status", "")
+    status = RegStatus(status_arg) if status_arg in {s.value for s in RegStatus} else None
+    query = request.args.get("q", "").strip()
+    number = request.args.get("page", "")
+    table = selfreg.table(
+        db(), status=status, query=query, page=int(number) if number.isdigit() else 1
+    )
+    wecom_link = _wecom_join_link()
+    return page(
+        "admin/selfreg.html",
+        table=table,
+        status=status,
+        query=query,
+        labels=SELFREG_LABELS,
+        tags=SELFREG_TAGS,
+        sources=SOURCE_LABELS,
+        kinds=KIND_LABELS,
+        join_url=_join_url(),
+        qr=_qr(_join_url(), 4),
+        wecom_link=wecom_link,
+        wecom_qr=_qr(wecom_link, 3) if wecom_link else None,
+    )
+
+
+@bp.get("/admin/selfreg/poster")
+def selfreg_poster() -> Response:
+    """The join QR code on a page of its own, to print and put up."""
+    return page("admin/selfreg_poster.html", join_url=_join_url(), qr=_qr(_join_url(), 10))
+
+
+@bp.post("/admin/selfreg/<int:registration_id>/retry")
+def selfreg_retry(registration_id: int) -> BaseResponse:
+    try:
+        selfreg.retry(db(), registration_id, clock=clock())
+    except NotFound:
+        return not_found_page()
+    except HallError as exc:
+        flash(gettext(exc.message), "error")
+    else:
+        flash(gettext("已重新排队推送"), "success")
+    return back(url_for("admin.selfreg_table"))
+
+
+@bp.post("/admin/selfreg/wecom-qrcode")
+def selfreg_wecom_qrcode() -> BaseResponse:
+    """Ask WeCom (contacts assistant) for the corp's join QR link and keep it a while."""
+    settings = current_app.extensions["hall.settings"]
+    connection = current_app.extensions["hall.redis"]
+    try:
+        with contacts_client(settings, connection, max_retries=1) as client:
+            link = client.auth.join_qrcode()
+        connection.set(JOIN_QRCODE_KEY, link, ex=JOIN_QRCODE_TTL)
+    except (WeComError, RedisError) as exc:
+        log.warning("could not fetch the WeCom join QR code: %s", exc)
+        flash(gettext("获取企业微信加入二维码失败：{error}", error=str(exc)), "error")
+    else:
+        flash(gettext("已获取企业微信加入二维码"), "success")
+    return redirect(url_for("admin.selfreg_table"))
