@@ -160,7 +160,7 @@ KIND_LABELS: dict[str, str] = {
 STEP_KIND_LABELS: dict[str, str] = {
     StepKind.APPROVAL: "审批",
     StepKind.NOTIFY: "报备",
-    StepKind.HANDLE: "办理",
+    StepKind.HANDLE: "办理并填写结果",
     StepKind.CONSENT: "征得同意",
 }
 MODE_LABELS: dict[str, str] = {
@@ -912,6 +912,7 @@ class StepPreview:
     nobody: bool  # the rule found nobody: the fallback people get it
     fallback: list[str]
     cc_rules: list[str] = field(default_factory=list)  # the CC rules in words
+    cc_nobody: bool = False  # the step runs and its CC rules found nobody at all
 
 
 def _department_names(session: Session) -> dict[str, str]:
@@ -1356,7 +1357,7 @@ def _preview(
     approvers: list[str] = []
     cc: list[str] = []
     fallback: list[str] = []
-    nobody = False
+    nobody = cc_nobody = False
     if runs:
         people = resolve_rule(session, step.approver, applicant, form)
         if step.mode == "single":
@@ -1369,11 +1370,12 @@ def _preview(
         nobody = not people
         if nobody and step.approver.type != RuleType.APPLICANT:
             fallback = [_person_label(p) for p in fallback_people(session, owning_dept_id)]
-        for rule in step.cc:
-            for who in resolve_rule(session, rule, applicant, form):
-                if who.id not in told:
-                    told.add(who.id)
-                    cc.append(_person_label(who))
+        found = [who for rule in step.cc for who in resolve_rule(session, rule, applicant, form)]
+        cc_nobody = bool(step.cc) and not found
+        for who in found:
+            if who.id not in told:
+                told.add(who.id)
+                cc.append(_person_label(who))
     return StepPreview(
         index=index,
         key=step.key,
@@ -1387,4 +1389,5 @@ def _preview(
         nobody=nobody,
         fallback=fallback,
         cc_rules=[words.rule(rule) for rule in step.cc],
+        cc_nobody=cc_nobody,
     )

@@ -6,10 +6,26 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from hall import designer as designer_module
+from hall.designer import (
+    APPLICANT_SUBJECTS,
+    COMPARE_PROP_LABELS,
+    GROUP_LABELS,
+    KIND_LABELS,
+    MODE_LABELS,
+    OP_LABELS,
+    ROLE_LABELS,
+    RULE_LABELS,
+    RULE_PROP_LABELS,
+    STEP_KIND_LABELS,
+    STUDENT_LEVELS,
+    describe_path,
+)
 from hall.models import ProcessDraft
 from tests.role_pages import (
     EN,
@@ -26,8 +42,21 @@ from tests.role_pages import (
     untranslated,
     used_messages,
 )
-from web.i18n import CATALOGUE
+from web.i18n import CATALOGUE, gettext
 from web.views.designer import JS_LABELS, MESSAGES, VALUES, say
+
+VOCABULARIES = (
+    APPLICANT_SUBJECTS,
+    COMPARE_PROP_LABELS,
+    GROUP_LABELS,
+    KIND_LABELS,
+    MODE_LABELS,
+    OP_LABELS,
+    ROLE_LABELS,
+    RULE_LABELS,
+    RULE_PROP_LABELS,
+    STEP_KIND_LABELS,
+)
 
 
 @pytest.fixture
@@ -216,8 +245,30 @@ def test_posts_without_a_valid_token_change_nothing(app, school, session, csrf):
 def test_every_message_has_an_english_text():
     used = used_messages("designer") | gettext_ids("designer")
     used |= set(JS_LABELS.values()) | set(MESSAGES) | set(VALUES)
+    for words in VOCABULARIES:
+        used |= set(words.values())
+    # the problems the designer services report, and the words of conditions and rules
+    source = Path(designer_module.__file__).read_text(encoding="utf-8")
+    used |= set(re.findall(r'Problem\([^\n]*?, "([^"{]+)"\)', source))
+    used |= set(re.findall(r'say\("([^"]+)"\)', source)) | set(
+        re.findall(r"say\('([^']+)'", source)
+    )
     missing = sorted(m for m in used if m not in CATALOGUE)
     assert missing == [], missing
+
+
+def test_problems_and_words_in_english(app):
+    with app.test_request_context(headers=EN):
+        assert say("表单中没有字段 gone") == "The form has no field gone"
+        assert (
+            say("「请假类型」不能用「大于」比较")
+            == "“请假类型” cannot be compared with “greater than”"
+        )
+        assert (
+            say("「事假」不是「申请人类别」的选项") == "“事假” is not an option of “Applicant kind”"
+        )
+        assert say("请填写部门编码") == "Please fill in Department code"
+        assert describe_path("flow.0.cc.1.role", gettext) == "Flow step 1 · CC 2 · Role"
 
 
 def test_service_messages_in_english(app):
@@ -273,12 +324,17 @@ def test_the_designer_pages_in_english(app, school, session):
     spec = cjk_parts(data)
     for english in ("Publish as a new version", "Service details", "Who would approve", "Saved"):
         assert english in edit
-    assert untranslated(edit, [*spec, *people, *departments]) == []
+    # the editor offers the school's departments and the data center's study levels as
+    # they are (values to compare with), besides the records' own text
+    choices = _blob(edit, "draft-choices")
+    data_values = [name for _code, name in choices["departments"]] + choices["levels"]
+    assert set(choices["levels"]) == set(STUDENT_LEVELS)
+    assert untranslated(edit, [*spec, *people, *data_values]) == []
     labels = re.search(r'<script type="application/json" id="designer-labels">(.*?)</script>', edit)
     assert labels is not None
     script_labels = json.loads(labels.group(1))
     assert set(script_labels) == set(JS_LABELS)
-    assert script_labels["add_condition"] == "Add a condition"
+    assert script_labels["add_compare"] == "Add a comparison"
     assert [v for v in script_labels.values() if re.search(r"[\u4e00-\u9fff]", v)] == []
 
     who = c.post(

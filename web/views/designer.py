@@ -15,6 +15,7 @@ from the page (`JS_LABELS`, a JSON blob), so the whole page follows the language
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Response, flash, jsonify, redirect, render_template, request, url_for
@@ -22,19 +23,27 @@ from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
-from hall.conditions import describe
-from hall.definitions import (
-    PREFILL_SOURCES,
-    FieldType,
-    FormField,
-    Mode,
-    ProcessSpec,
-    RuleType,
-    StepKind,
+from hall.definitions import PREFILL_SOURCES, FieldType, FormField, ProcessSpec
+from hall.designer import (
+    APPLICANT_SUBJECTS,
+    BARE_OPS,
+    GROUP_LABELS,
+    KIND_LABELS,
+    LIST_OPS,
+    MODE_LABELS,
+    OP_LABELS,
+    OPS_BY_KIND,
+    ROLE_LABELS,
+    RULE_LABELS,
+    STEP_KIND_LABELS,
+    STUDENT_LEVELS,
+    Designer,
+    DraftView,
+    StepPreview,
+    Words,
+    describe_path,
 )
-from hall.designer import Designer, DraftView, StepPreview, describe_path
 from hall.errors import Conflict, HallError, Invalid, NotFound
-from hall.models import RoleCode
 from web.i18n import CATALOGUE, current_lang, gettext
 from web.views.common import (
     clock,
@@ -86,24 +95,42 @@ JS_LABELS: dict[str, str] = {
     "step_key": "步骤编码",
     "mode": "审批方式",
     "approver": "审批人规则",
+    "rule": "规则",
     "userids": "人员账号（逗号分隔）",
     "role": "角色",
     "department": "部门编码",
     "levels": "向上级数（1 = 本部门）",
     "person_field": "人员字段",
     "time_limit": "时限（小时）",
-    "cc": "抄送人员账号（逗号分隔）",
     "condition": "条件（不填则总是执行）",
-    "complex_condition": "复杂条件（嵌套）：",
-    "join": "条件组合",
-    "join_all": "全部满足（且）",
-    "join_any": "任一满足（或）",
+    "always": "总是执行",
+    "group": "条件组",
+    "group_type": "组合方式",
+    "add_compare": "添加比较",
+    "add_group": "添加条件组",
+    "add_subgroup": "添加子组",
+    "remove_group": "删除条件组",
+    "remove_compare": "移除比较",
+    "not_full": "「不满足」组只含一项；要否定多项，请把它们放进一个子组。",
+    "compare_n": "比较 {n}",
+    "group_n": "条件组 {n}",
     "subject": "条件对象",
     "op": "比较",
     "value": "值",
-    "remove_condition_short": "移除",
-    "remove_condition": "移除条件",
-    "add_condition": "添加条件",
+    "values_list": "值（逗号分隔）",
+    "form_fields": "表单字段",
+    "days_of": "{label}的天数",
+    "count_of": "{label}的选择数",
+    "applicant": "申请人",
+    "unknown_subject": "（表单中没有）",
+    "not_an_option": "（不在选项中）",
+    "raw_value": "原值（修改即替换）",
+    "unrecognized": "无法识别的条件，原样保留：",
+    "cc": "抄送",
+    "cc_none": "不抄送",
+    "cc_n": "抄送 {n}",
+    "add_cc": "添加抄送",
+    "remove_cc": "移除抄送",
     "no_changes": "没有变更",
     "new_field": "新字段",
     "new_step": "新步骤",
@@ -129,6 +156,13 @@ MESSAGES: tuple[str, ...] = (
     "没有编码为 {code} 的部门",
     "没有在职人员 {userid}",
     "{who}，代 {name} 审批",
+    "表单中没有字段 {name}",
+    "不认识的角色 {role}",
+    "「{label}」不是日期范围，没有天数",
+    "「{label}」不是多选字段，没有选择数",
+    "「{label}」不能用「{op}」比较",
+    "「{value}」不是「{label}」的选项",
+    "请填写{label}",
 )
 # Values a change list shows for empty and yes/no (hall.designer._show).
 VALUES = frozenset({"（空）", "是", "否"})
@@ -148,7 +182,7 @@ _PATTERNS = [(msgid, _pattern(msgid)) for msgid in MESSAGES]
 def _param(name: str, value: str) -> str:
     if name == "detail":  # a change's details: "标题 a → b；选项已修改"
         return "; ".join(say(part) for part in value.split("；"))
-    if name == "label":
+    if name in {"label", "op"}:
         return gettext(value)
     if name in {"old", "new"}:
         return gettext(value) if value in VALUES else value
@@ -182,6 +216,8 @@ def _who_steps(steps: list[StepPreview]) -> list[dict[str, Any]]:
             "runs": s.runs,
             "approvers": [say(a) for a in s.approvers],
             "cc": s.cc,
+            "cc_rules": s.cc_rules,
+            "cc_nobody": s.cc_nobody,
             "nobody": s.nobody,
             "fallback": s.fallback,
         }
@@ -193,17 +229,33 @@ def designer() -> Designer:
     return Designer(db(), clock())
 
 
-def _choices() -> dict[str, Any]:
-    """The vocabularies the editor offers (types, rules, roles, modes)."""
+def _labelled(labels: Mapping[str, str]) -> list[tuple[str, str]]:
+    return [(value, gettext(label)) for value, label in labels.items()]
+
+
+def _choices(view: DraftView) -> dict[str, Any]:
+    """The vocabularies the editor offers, each value with its label in the viewer's
+    language: field types, step kinds and modes, rule types and roles, and what conditions
+    compare (subjects about the applicant, comparisons by kind of subject, choices)."""
     return {
         "field_types": [t.value for t in FieldType],
-        "step_kinds": [k.value for k in StepKind],
-        "modes": [m.value for m in Mode],
-        "rule_types": [r.value for r in RuleType],
-        "roles": [r.value for r in RoleCode],
+        "step_kinds": _labelled(STEP_KIND_LABELS),
+        "modes": _labelled(MODE_LABELS),
+        "rule_types": _labelled(RULE_LABELS),
+        "roles": _labelled(ROLE_LABELS),
         "prefill": sorted(PREFILL_SOURCES),
-        "ops": ["==", "!=", ">", ">=", "<", "<=", "in", "not_in", "contains", "empty", "not_empty"],
-        "audiences": ["student", "staff", "offcampus"],
+        "groups": _labelled(GROUP_LABELS),
+        "ops": _labelled(OP_LABELS),
+        "ops_by_kind": OPS_BY_KIND,
+        "bare_ops": sorted(BARE_OPS),
+        "list_ops": sorted(LIST_OPS),
+        "applicant_subjects": [
+            {"value": subject.removeprefix("applicant."), "label": gettext(label)}
+            for subject, label in APPLICANT_SUBJECTS.items()
+        ],
+        "kinds": _labelled(KIND_LABELS),
+        "levels": list(STUDENT_LEVELS),
+        "departments": list(view.departments.items()),
     }
 
 
@@ -229,13 +281,15 @@ def _preview_context(view: DraftView) -> dict[str, Any]:
     steps = []
     raw_steps = view.data.get("flow") if isinstance(view.data.get("flow"), list) else []
     if spec is not None:
+        words = Words(spec, gettext, view.departments)
         steps = [
             {
                 "name": s.name,
-                "kind": s.kind.value,
-                "mode": s.mode.value,
-                "condition": describe(s.condition) if s.condition is not None else "",
-                "rule": s.approver.type.value,
+                "kind": gettext(STEP_KIND_LABELS[s.kind]),
+                "mode": gettext(MODE_LABELS[s.mode]),
+                "condition": words.condition(s.condition) if s.condition is not None else "",
+                "rule": words.rule(s.approver),
+                "cc": [words.rule(rule) for rule in s.cc],
                 "limit": s.time_limit_hours,
             }
             for s in spec.flow
@@ -322,7 +376,7 @@ def edit(key: str) -> Response:
         "designer/edit.html",
         view=view,
         state=_state(view),
-        choices=_choices(),
+        choices=_choices(view),
         labels=_js_labels(),
         **context,
     )
@@ -358,7 +412,7 @@ def who(key: str) -> Response:
         view = designer().open_draft(person_id(), key)
         fields, _spec = _preview_spec(view.data)
         sample = read_form(fields, request.form)
-        steps = designer().who_would_approve(person_id(), key, applicant, sample)
+        steps = designer().who_would_approve(person_id(), key, applicant, sample, gettext)
     except NotFound:
         return not_found_page()
     except Invalid as exc:

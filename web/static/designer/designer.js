@@ -39,9 +39,22 @@
     return node;
   }
 
+  const idOf = (path) => "d-" + path.replace(/\./g, "-");
+  // Options are values or [value, label] pairs; a value the list does not offer is kept
+  // (shown with a note) so that nothing is changed unless the person changes it.
+  const pairs = (options) => options.map((v) => (Array.isArray(v) ? v : [v, v]));
+  function fillSelect(control, options, value, blank) {
+    const list = pairs(options);
+    if (blank) control.appendChild(el("option", { value: "", text: "—" }));
+    const current = value == null ? "" : String(value);
+    if (current && !list.some(([v]) => String(v) === current)) list.push([current, current + T.not_an_option]);
+    list.forEach(([v, t]) => control.appendChild(el("option", { value: String(v), text: t })));
+    control.value = current;
+  }
+
   function input(path, value, opts) {
     const o = opts || {};
-    const id = "d-" + path.replace(/\./g, "-");
+    const id = idOf(path);
     const wrap = el("div", { class: "field" + (o.wide ? " wide" : ""), "data-path": path });
     let control;
     if (o.type === "checkbox") {
@@ -51,13 +64,12 @@
       wrap.appendChild(el("label", { for: id, text: o.label }));
       if (o.options) {
         control = el("select", { id });
-        if (o.blank) control.appendChild(el("option", { value: "", text: "—" }));
-        o.options.forEach((v) => control.appendChild(el("option", { value: v, text: v })));
-        control.value = value == null ? "" : String(value);
+        fillSelect(control, o.options, value, o.blank);
       } else if (o.type === "textarea") {
         control = el("textarea", { id, value: value == null ? "" : String(value) });
       } else {
         control = el("input", { id, type: o.type || "text", value: value == null ? "" : String(value) });
+        if (o.list) control.setAttribute("list", o.list);
       }
       wrap.appendChild(control);
     }
@@ -65,7 +77,7 @@
     control.setAttribute("aria-describedby", id + "-error");
     control.addEventListener(o.type === "checkbox" || o.options ? "change" : "input", () => {
       o.set(o.type === "checkbox" ? control.checked : control.value);
-      changed(o.rerender);
+      changed(o.rerender, o.rerender ? { id } : null);
     });
     return wrap;
   }
@@ -147,27 +159,6 @@
   }
 
   // -------------------------------------------------------------------- steps
-  function conditionRows(step) {
-    // The builder edits a flat list joined by all / any; anything deeper stays as it is.
-    const c = step.condition;
-    if (!c) return { join: "all", rows: [] };
-    if (c.subject) return { join: "all", rows: [c] };
-    if (c.all && c.all.every((x) => x.subject)) return { join: "all", rows: c.all };
-    if (c.any && c.any.every((x) => x.subject)) return { join: "any", rows: c.any };
-    return null;
-  }
-  function writeCondition(step, join, rows) {
-    const clean = rows.filter((r) => r.subject);
-    if (!clean.length) delete step.condition;
-    else if (clean.length === 1) step.condition = clean[0];
-    else step.condition = join === "any" ? { any: clean } : { all: clean };
-  }
-  function parseValue(op, v) {
-    if (op === "empty" || op === "not_empty") return undefined;
-    if (op === "in" || op === "not_in") return list(v);
-    return v !== "" && !Number.isNaN(Number(v)) ? Number(v) : v;
-  }
-
   function renderSteps() {
     const box = document.getElementById("steps");
     box.replaceChildren();
@@ -189,82 +180,406 @@
       grid.appendChild(input(p + ".key", s.key, { label: T.step_key, set: (v) => { s.key = v; } }));
       grid.appendChild(input(p + ".kind", s.kind || "approval", { label: T.type, options: choices.step_kinds, set: (v) => setOrDrop(s, "kind", v === "approval" ? undefined : v) }));
       grid.appendChild(input(p + ".mode", s.mode || "any", { label: T.mode, options: choices.modes, set: (v) => setOrDrop(s, "mode", v === "any" ? undefined : v) }));
-      const a = s.approver;
-      grid.appendChild(input(p + ".approver", a.type, { label: T.approver, options: choices.rule_types, rerender: true, set: (v) => { s.approver = { type: v }; } }));
-      if (a.type === "persons") grid.appendChild(input(p + ".approver.userids", (a.userids || []).join(","), { label: T.userids, set: (v) => setOrDrop(a, "userids", list(v)) }));
-      if (a.type === "role_in_applicant_dept" || a.type === "role_in_dept") grid.appendChild(input(p + ".approver.role", a.role, { label: T.role, options: choices.roles, blank: true, set: (v) => setOrDrop(a, "role", v) }));
-      if (a.type === "role_in_dept" || a.type === "leader_in_charge") grid.appendChild(input(p + ".approver.department", a.department, { label: T.department, set: (v) => setOrDrop(a, "department", v) }));
-      if (a.type === "dept_head") grid.appendChild(input(p + ".approver.levels", a.levels, { label: T.levels, type: "number", set: (v) => setOrDrop(a, "levels", num(v)) }));
-      if (a.type === "form_person") grid.appendChild(input(p + ".approver.field", a.field, { label: T.person_field, options: (data.form || []).filter((f) => f.type === "person").map((f) => f.key), blank: true, set: (v) => setOrDrop(a, "field", v) }));
+      ruleFields(s.approver, p + ".approver", T.approver, (v) => { s.approver = retypeRule(s.approver, v); }).forEach((n) => grid.appendChild(n));
       grid.appendChild(input(p + ".time_limit_hours", s.time_limit_hours, { label: T.time_limit, type: "number", set: (v) => setOrDrop(s, "time_limit_hours", num(v)) }));
-      const ccPeople = (s.cc || []).filter((r) => r.type === "persons").flatMap((r) => r.userids || []);
-      grid.appendChild(input(p + ".cc", ccPeople.join(","), { label: T.cc, set: (v) => {
-        const others = (s.cc || []).filter((r) => r.type !== "persons");
-        const ids = list(v);
-        setOrDrop(s, "cc", ids.length ? others.concat([{ type: "persons", userids: ids }]) : others);
-      } }));
       item.appendChild(grid);
-      item.appendChild(conditionBuilder(s, p));
+      item.appendChild(ccEditor(s, p));
+      item.appendChild(conditionEditor(s, p));
       box.appendChild(item);
     });
   }
 
-  function conditionBuilder(step, p) {
-    const wrap = el("fieldset", { class: "condition", "data-path": p + ".condition" });
-    wrap.appendChild(el("legend", { text: T.condition }));
-    const parsed = conditionRows(step);
-    if (parsed === null) {
-      wrap.appendChild(el("p", { class: "muted", text: T.complex_condition + JSON.stringify(step.condition) }));
+  // ------------------------------------------------------- approver and CC rules
+  // The parameters each rule type reads (hall.definitions.ApproverRule).
+  const RULE_PARAMS = {
+    persons: ["userids"], role_in_applicant_dept: ["role"], dept_head: ["levels"], counsellor: [],
+    leader_in_charge: ["department"], role_in_dept: ["role", "department"], form_person: ["field"], applicant: [],
+  };
+  function retypeRule(rule, type) {
+    // A new type keeps the parameters it shares with the old one (a role, a department).
+    const next = { type };
+    (RULE_PARAMS[type] || []).forEach((k) => { if (rule && rule[k] !== undefined) next[k] = rule[k]; });
+    return next;
+  }
+  function ruleFields(rule, path, label, setType) {
+    const out = [input(path, rule.type, { label, options: choices.rule_types, rerender: true, set: setType })];
+    const t = rule.type;
+    if (t === "persons") out.push(input(path + ".userids", (rule.userids || []).join(","), { label: T.userids, set: (v) => setOrDrop(rule, "userids", list(v)) }));
+    if (t === "role_in_applicant_dept" || t === "role_in_dept") out.push(input(path + ".role", rule.role, { label: T.role, options: choices.roles, blank: true, set: (v) => setOrDrop(rule, "role", v) }));
+    if (t === "role_in_dept" || t === "leader_in_charge") out.push(input(path + ".department", rule.department, { label: T.department, list: "designer-departments", set: (v) => setOrDrop(rule, "department", v.trim()) }));
+    if (t === "dept_head") out.push(input(path + ".levels", rule.levels, { label: T.levels, type: "number", set: (v) => setOrDrop(rule, "levels", num(v)) }));
+    if (t === "form_person") out.push(input(path + ".field", rule.field, { label: T.person_field, options: (data.form || []).filter((f) => f.type === "person").map((f) => [f.key, f.label || f.key]), blank: true, set: (v) => setOrDrop(rule, "field", v) }));
+    return out;
+  }
+
+  function ccEditor(s, p) {
+    const box = el("fieldset", { class: "cc", "data-path": p + ".cc" });
+    box.appendChild(el("legend", { text: T.cc }));
+    box.appendChild(el("p", { class: "error" }));
+    const rules = Array.isArray(s.cc) ? s.cc : [];
+    if (!rules.length) box.appendChild(el("p", { class: "muted", text: T.cc_none }));
+    rules.forEach((rule, k) => {
+      const rp = p + ".cc." + k;
+      const name = T.cc_n.replace("{n}", String(k + 1));
+      const row = el("div", { class: "cc-row", role: "group", "aria-label": name, "data-path": rp });
+      const fields = el("div", { class: "form-grid two" });
+      if (rule && typeof rule === "object" && !Array.isArray(rule)) {
+        ruleFields(rule, rp, name + T.separator + T.rule, (v) => { s.cc[k] = retypeRule(rule, v); }).forEach((n) => fields.appendChild(n));
+      } else {
+        fields.appendChild(el("p", { class: "muted", text: T.unrecognized + JSON.stringify(rule) }));
+      }
+      row.appendChild(fields);
+      const rm = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default", text: T.remove_cc, "aria-label": T.remove_cc + " " + (k + 1) });
+      rm.addEventListener("click", () => {
+        s.cc.splice(k, 1);
+        if (!s.cc.length) delete s.cc;
+        const next = k < rules.length ? k : k - 1;
+        changed(true, next >= 0 ? { path: p + ".cc." + next } : { id: idOf(p + ".cc-add") });
+      });
+      row.appendChild(rm);
+      row.appendChild(el("p", { class: "error" }));
+      box.appendChild(row);
+    });
+    const add = el("button", { type: "button", id: idOf(p + ".cc-add"), class: "weui-btn weui-btn_mini weui-btn_default add-cc", text: T.add_cc });
+    add.addEventListener("click", () => {
+      s.cc = Array.isArray(s.cc) ? s.cc : [];
+      s.cc.push({ type: "persons" });
+      changed(true, { path: p + ".cc." + (s.cc.length - 1) });
+    });
+    box.appendChild(add);
+    return box;
+  }
+
+  // --------------------------------------------------------------- conditions
+  // A condition is edited as the very data the spec holds: a comparison
+  // {subject, op, value} or a group {all: [...]}, {any: [...]}, {not: one}. Each node is
+  // changed in place only when the person changes it, so whatever the editor does not
+  // understand is shown and kept as it is. Paths follow the data (flow.1.condition.all.0
+  // .value), as the server's problems do.
+  const BARE = new Set(choices.bare_ops);
+  const LISTS = new Set(choices.list_ops);
+  const OP_LABEL = Object.fromEntries(choices.ops);
+  const ALL_OPS = choices.ops.map(([v]) => v);
+
+  function nodeKind(node) {
+    if (node === null || typeof node !== "object" || Array.isArray(node)) return null;
+    if (["subject", "op", "value"].some((k) => k in node)) return "compare";
+    const groups = ["all", "any", "not"].filter((k) => k in node);
+    if (groups.length !== 1) return null;
+    if (groups[0] !== "not" && !Array.isArray(node[groups[0]])) return null;
+    return groups[0];
+  }
+
+  function subjectChoices() {
+    const form = [];
+    (data.form || []).forEach((f) => {
+      if (!f || typeof f.key !== "string") return;
+      const label = f.label || f.key;
+      form.push(["form." + f.key, label]);
+      if (f.type === "date_range" || f.type === "datetime_range") form.push(["form." + f.key + ".days", T.days_of.replace("{label}", label)]);
+      if (f.type === "multichoice") form.push(["form." + f.key + ".count", T.count_of.replace("{label}", label)]);
+    });
+    return { form, applicant: choices.applicant_subjects.map((a) => ["applicant." + a.value, a.label]) };
+  }
+
+  const FIELD_KINDS = { number: "number", date: "date", date_range: "presence", datetime_range: "presence", choice: "choice", multichoice: "multi", attachment: "presence" };
+  function subjectInfo(subject) {
+    // What the subject is (mirrors hall.designer.subject_of); null when the form has no such field.
+    switch (subject) {
+      case "applicant.kind": return { kind: "choice", options: choices.kinds };
+      case "applicant.roles": return { kind: "multi", options: choices.roles };
+      case "applicant.department": return { kind: "department", options: [], list: "designer-departments" };
+      case "applicant.level": return { kind: "text", options: [], list: "designer-levels" };
+      case "applicant.post": return { kind: "text", options: [] };
+      default: break;
+    }
+    const m = /^form\.([a-z][a-z0-9_]*)(?:\.(days|count))?$/.exec(typeof subject === "string" ? subject : "");
+    const f = m && (data.form || []).find((x) => x && x.key === m[1]);
+    if (!f) return null;
+    if (m[2] === "days") return f.type === "date_range" || f.type === "datetime_range" ? { kind: "number", options: [] } : null;
+    if (m[2] === "count") return f.type === "multichoice" ? { kind: "number", options: [] } : null;
+    return { kind: FIELD_KINDS[f.type] || "text", options: (f.options || []).map((o) => [o.value, o.label || o.value]) };
+  }
+  const opsFor = (info) => (info ? choices.ops_by_kind[info.kind] : ALL_OPS);
+
+  function newCompare() {
+    const subjects = subjectChoices();
+    const subject = (subjects.form[0] || subjects.applicant[0])[0];
+    return { subject, op: opsFor(subjectInfo(subject))[0] };
+  }
+
+  // A control of a condition with its (visually hidden) label and its own error line.
+  function slot(path, label, control) {
+    const id = idOf(path);
+    control.id = id;
+    control.setAttribute("aria-describedby", id + "-error");
+    return el("div", { class: "field", "data-path": path }, [
+      el("label", { for: id, class: "visually-hidden", text: label }),
+      control,
+      el("p", { class: "error", id: id + "-error" }),
+    ]);
+  }
+
+  function fitsWidget(info, op, value) {
+    // Can the widget for this subject and comparison show the value as it is?
+    if (value === undefined || value === null) return true;
+    const scalar = (v) => typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
+    if (LISTS.has(op)) return Array.isArray(value) ? value.every(scalar) : scalar(value);
+    if (!scalar(value)) return false;
+    if (info && info.kind === "number") return typeof value === "number" || (value.trim() !== "" && !Number.isNaN(Number(value)));
+    if (info && info.kind === "date") return /^\d{4}-\d{2}-\d{2}$/.test(String(value));
+    return true;
+  }
+
+  function typed(info, text) {
+    const kind = info ? info.kind : null;
+    if (kind === "number" || kind === null) return text !== "" && !Number.isNaN(Number(text)) ? Number(text) : text;
+    return text;
+  }
+
+  function valueEditor(node, path, info, focusOnChange) {
+    const op = node.op;
+    const value = node.value;
+    const set = (v, rerender) => {
+      if (v === undefined || v === "") delete node.value; else node.value = v;
+      changed(!!rerender, rerender ? focusOnChange : null);
+    };
+    if (!fitsWidget(info, op, value)) {
+      const raw = el("input", { type: "text", class: "raw", value: JSON.stringify(value), title: T.raw_value });
+      raw.addEventListener("input", () => set(LISTS.has(op) ? list(raw.value).map((t) => typed(info, t)) : typed(info, raw.value.trim())));
+      const wrap = slot(path + ".value", T.value + " " + T.raw_value, raw);
+      wrap.insertBefore(el("span", { class: "muted raw-note", text: T.raw_value }), raw.nextSibling);
       return wrap;
     }
-    const state = { join: parsed.join, rows: parsed.rows.map((r) => Object.assign({}, r)) };
-    const join = el("select", { "aria-label": T.join });
-    [["all", T.join_all], ["any", T.join_any]].forEach(([v, t]) => join.appendChild(el("option", { value: v, text: t })));
-    join.value = state.join;
-    join.addEventListener("change", () => { state.join = join.value; writeCondition(step, state.join, state.rows); changed(false); });
-    wrap.appendChild(join);
-    const subjects = (data.form || []).flatMap((f) => {
-      const base = ["form." + f.key];
-      if (f.type === "date_range" || f.type === "datetime_range") base.push("form." + f.key + ".days");
-      if (f.type === "multichoice") base.push("form." + f.key + ".count");
-      return base;
-    }).concat(["applicant.kind", "applicant.post", "applicant.department", "applicant.level", "applicant.roles"]);
-    state.rows.forEach((row, k) => {
-      const line = el("div", { class: "cond-row" });
-      const subj = el("select", { "aria-label": T.subject });
-      subjects.forEach((v) => subj.appendChild(el("option", { value: v, text: v })));
-      subj.value = row.subject;
-      const op = el("select", { "aria-label": T.op });
-      choices.ops.forEach((v) => op.appendChild(el("option", { value: v, text: v })));
-      op.value = row.op;
-      const val = el("input", { "aria-label": T.value, value: Array.isArray(row.value) ? row.value.join(",") : (row.value == null ? "" : String(row.value)) });
-      const rm = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default", text: T.remove_condition_short, "aria-label": T.remove_condition });
-      const update = () => {
-        state.rows[k] = { subject: subj.value, op: op.value };
-        const v = parseValue(op.value, val.value);
-        if (v !== undefined) state.rows[k].value = v;
-        writeCondition(step, state.join, state.rows);
-        changed(false);
-      };
-      subj.addEventListener("change", update);
-      op.addEventListener("change", update);
-      val.addEventListener("input", update);
-      rm.addEventListener("click", () => { state.rows.splice(k, 1); writeCondition(step, state.join, state.rows); changed(true); });
-      [subj, op, val, rm].forEach((n) => line.appendChild(n));
-      wrap.appendChild(line);
+    const options = info && (info.kind === "choice" || info.kind === "multi") ? info.options : null;
+    if (options && LISTS.has(op)) {
+      // several values: a checkbox per option, and one per value the options lack
+      const chosen = (Array.isArray(value) ? value : value == null ? [] : [value]).map(String);
+      const all = pairs(options).map(([v, t]) => [String(v), t]);
+      chosen.forEach((v) => { if (!all.some(([o]) => o === v)) all.push([v, v + T.not_an_option]); });
+      const id = idOf(path + ".value");
+      const box = el("fieldset", { class: "checks", id, "data-path": path + ".value", "aria-describedby": id + "-error" });
+      box.appendChild(el("legend", { class: "visually-hidden", text: T.value }));
+      all.forEach(([v, t], k) => {
+        const cid = id + "-" + k;
+        const check = el("input", { type: "checkbox", id: cid, value: v, checked: chosen.includes(v) });
+        check.addEventListener("change", () => {
+          set(Array.from(box.querySelectorAll("input:checked")).map((c) => c.value));
+        });
+        box.appendChild(el("label", { for: cid, class: "check" }, [check, document.createTextNode(" " + t)]));
+      });
+      box.appendChild(el("p", { class: "error", id: id + "-error" }));
+      return box;
+    }
+    if (options) {
+      const select = el("select");
+      fillSelect(select, options, value, true);
+      select.addEventListener("change", () => set(select.value));
+      return slot(path + ".value", T.value, select);
+    }
+    if (LISTS.has(op)) {
+      const text = el("input", { type: "text", value: (Array.isArray(value) ? value : value == null ? [] : [value]).join(",") });
+      text.addEventListener("input", () => set(list(text.value).map((t) => typed(info, t))));
+      return slot(path + ".value", T.values_list, text);
+    }
+    const kind = info ? info.kind : null;
+    const control = el("input", { type: kind === "number" ? "number" : kind === "date" ? "date" : "text", value: value == null ? "" : String(value) });
+    if (kind === "number") control.setAttribute("step", "any");
+    if (info && info.list) control.setAttribute("list", info.list);
+    control.addEventListener("input", () => set(kind === "number" ? num(control.value) : typed(info, control.value)));
+    return slot(path + ".value", T.value, control);
+  }
+
+  function compareEditor(node, path, name, remove) {
+    const row = el("div", { class: "cond-row", role: "group", "aria-label": name, "data-path": path });
+    const info = subjectInfo(node.subject);
+    const subjects = subjectChoices();
+    const subj = el("select");
+    const known = subjects.form.concat(subjects.applicant).some(([v]) => v === node.subject);
+    [[T.form_fields, subjects.form], [T.applicant, subjects.applicant]].forEach(([label, items]) => {
+      if (!items.length) return;
+      const group = el("optgroup", { label });
+      items.forEach(([v, t]) => group.appendChild(el("option", { value: v, text: t })));
+      subj.appendChild(group);
     });
-    const add = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default add-cond", text: T.add_condition });
-    add.addEventListener("click", () => {
-      state.rows.push({ subject: subjects[0], op: ">", value: 1 });
-      writeCondition(step, state.join, state.rows);
-      changed(true);
+    if (!known) subj.appendChild(el("option", { value: String(node.subject == null ? "" : node.subject), text: String(node.subject == null ? "—" : node.subject) + T.unknown_subject }));
+    subj.value = node.subject == null ? "" : String(node.subject);
+    subj.addEventListener("change", () => {
+      const before = subjectInfo(node.subject);
+      const after = subjectInfo(subj.value);
+      node.subject = subj.value;
+      // A value of another kind of subject (a number for a choice) would never match.
+      if (!before || !after || before.kind !== after.kind || JSON.stringify(before.options) !== JSON.stringify(after.options)) delete node.value;
+      if (!opsFor(after).includes(node.op)) node.op = opsFor(after)[0];
+      if (BARE.has(node.op)) delete node.value;
+      changed(true, { id: idOf(path + ".subject") });
     });
-    wrap.appendChild(add);
+    row.appendChild(slot(path + ".subject", T.subject, subj));
+
+    const op = el("select");
+    const offered = opsFor(info).slice();
+    if (node.op != null && !offered.includes(node.op)) offered.push(node.op);
+    fillSelect(op, offered.map((v) => [v, OP_LABEL[v] || String(v)]), node.op, node.op == null);
+    op.addEventListener("change", () => {
+      const before = node.op;
+      node.op = op.value;
+      if (BARE.has(node.op)) delete node.value;
+      else if (LISTS.has(node.op) && !LISTS.has(before) && node.value !== undefined) node.value = Array.isArray(node.value) ? node.value : [node.value];
+      else if (!LISTS.has(node.op) && LISTS.has(before) && Array.isArray(node.value)) {
+        if (node.value.length) node.value = node.value[0]; else delete node.value;
+      }
+      changed(true, { id: idOf(path + ".op") });
+    });
+    row.appendChild(slot(path + ".op", T.op, op));
+    if (!BARE.has(node.op)) row.appendChild(valueEditor(node, path, info, { id: idOf(path + ".value") }));
+    const rm = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default remove-compare", text: T.remove, "aria-label": T.remove_compare + " " + name });
+    rm.addEventListener("click", remove);
+    row.appendChild(rm);
+    row.appendChild(el("p", { class: "error" }));
+    return row;
+  }
+
+  function unknownEditor(node, path, name, remove) {
+    const row = el("div", { class: "cond-row unknown", role: "group", "aria-label": name, "data-path": path });
+    row.appendChild(el("span", { class: "muted", text: T.unrecognized }));
+    row.appendChild(el("code", { text: JSON.stringify(node) }));
+    const rm = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default", text: T.remove, "aria-label": T.remove + " " + name });
+    rm.addEventListener("click", remove);
+    row.appendChild(rm);
+    row.appendChild(el("p", { class: "error" }));
+    return row;
+  }
+
+  function retypeGroup(node, from, to) {
+    // In place, so the parent keeps the same object: all ⇄ any keep the items; "not"
+    // holds one item, so several become a sub-group of the old kind inside it.
+    if (from === to) return;
+    const items = from === "not" ? (node.not == null ? [] : [node.not]) : node[from];
+    delete node[from];
+    if (to === "not") node.not = items.length === 0 ? null : items.length === 1 ? items[0] : { [from]: items };
+    else node[to] = items;
+  }
+
+  function groupEditor(node, path, numbers, remove, isRoot) {
+    const type = nodeKind(node);
+    const name = numbers.length ? T.group_n.replace("{n}", numbers.join(".")) : T.group;
+    const box = el("fieldset", { class: "cond-group cond-" + type, "data-path": path });
+    const typeId = idOf(path + ".group");
+    const select = el("select", { id: typeId });
+    fillSelect(select, choices.groups, type, false);
+    select.addEventListener("change", () => {
+      retypeGroup(node, type, select.value);
+      changed(true, { id: typeId });
+    });
+    box.appendChild(el("legend", {}, [
+      el("span", { class: "group-name", text: name + " " }),
+      el("label", { for: typeId, class: "visually-hidden", text: T.group_type }),
+      select,
+    ]));
+    box.appendChild(el("p", { class: "error" }));
+    const addId = idOf(path + ".add");
+    if (type === "not") {
+      if (node.not !== null && node.not !== undefined) {
+        box.appendChild(nodeEditor(node.not, path + ".not", numbers.concat([1]), () => {
+          node.not = null;
+          if (isRoot) { removeRoot(path); return; }
+          changed(true, { id: addId });
+        }));
+      }
+    } else {
+      const items = node[type];
+      items.forEach((child, k) => {
+        box.appendChild(nodeEditor(child, path + "." + type + "." + k, numbers.concat([k + 1]), () => {
+          items.splice(k, 1);
+          if (!items.length && isRoot) { removeRoot(path); return; }
+          const next = k < items.length ? k : k - 1;
+          changed(true, next >= 0 ? { path: path + "." + type + "." + next } : { id: addId });
+        }));
+      });
+    }
+    const actions = el("div", { class: "cond-actions" });
+    const full = type === "not" && node.not !== null && node.not !== undefined;
+    if (full) {
+      actions.appendChild(el("p", { class: "muted", text: T.not_full }));
+    } else {
+      const add = el("button", { type: "button", id: addId, class: "weui-btn weui-btn_mini weui-btn_default add-compare", text: T.add_compare, "aria-label": T.add_compare + T.separator + name });
+      add.addEventListener("click", () => {
+        const child = newCompare();
+        if (type === "not") node.not = child; else node[type].push(child);
+        changed(true, { path: type === "not" ? path + ".not" : path + "." + type + "." + (node[type].length - 1) });
+      });
+      const sub = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default add-group", text: T.add_subgroup, "aria-label": T.add_subgroup + T.separator + name });
+      sub.addEventListener("click", () => {
+        // the sub-group starts with one comparison, joined the other way than its parent
+        const child = { [type === "all" ? "any" : "all"]: [newCompare()] };
+        if (type === "not") node.not = child; else node[type].push(child);
+        const at = type === "not" ? path + ".not" : path + "." + type + "." + (node[type].length - 1);
+        changed(true, { path: at + "." + Object.keys(child)[0] + ".0" });
+      });
+      actions.appendChild(add);
+      actions.appendChild(sub);
+    }
+    const rm = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_warn remove-group", text: T.remove_group, "aria-label": T.remove_group + " " + name });
+    rm.addEventListener("click", remove);
+    actions.appendChild(rm);
+    box.appendChild(actions);
+    return box;
+  }
+
+  function nodeEditor(node, path, numbers, remove, isRoot) {
+    const kind = nodeKind(node);
+    if (kind === "compare") return compareEditor(node, path, T.compare_n.replace("{n}", numbers.join(".") || "1"), remove);
+    if (kind === null) return unknownEditor(node, path, T.compare_n.replace("{n}", numbers.join(".") || "1"), remove);
+    return groupEditor(node, path, numbers, remove, !!isRoot);
+  }
+
+  function stepOf(conditionPath) {
+    return data.flow[Number(conditionPath.split(".")[1])];
+  }
+  function removeRoot(conditionPath) {
+    delete stepOf(conditionPath).condition;
+    changed(true, { id: idOf(conditionPath + "-add") });
+  }
+
+  function conditionEditor(step, p) {
+    const path = p + ".condition";
+    const wrap = el("fieldset", { class: "condition" });
+    wrap.appendChild(el("legend", { text: T.condition }));
+    const c = step.condition;
+    const present = c !== undefined && c !== null;
+    if (present) wrap.appendChild(nodeEditor(c, path, [], () => removeRoot(path), true));
+    else wrap.appendChild(el("p", { class: "muted", text: T.always }));
+    if (!present || nodeKind(c) === "compare" || nodeKind(c) === null) {
+      // No condition, or one comparison: adding puts what is there and the new item in a group.
+      const actions = el("div", { class: "cond-actions" });
+      const add = el("button", { type: "button", id: idOf(path + "-add"), class: "weui-btn weui-btn_mini weui-btn_default add-compare", text: T.add_compare });
+      add.addEventListener("click", () => {
+        if (!present) { step.condition = newCompare(); changed(true, { path }); return; }
+        step.condition = { all: [c, newCompare()] };
+        changed(true, { path: path + ".all.1" });
+      });
+      const group = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default add-group", text: T.add_group });
+      group.addEventListener("click", () => {
+        if (!present) { step.condition = { all: [newCompare()] }; changed(true, { path: path + ".all.0" }); return; }
+        step.condition = { all: [c, { any: [newCompare()] }] };
+        changed(true, { path: path + ".all.1.any.0" });
+      });
+      actions.appendChild(add);
+      actions.appendChild(group);
+      wrap.appendChild(actions);
+    }
     return wrap;
   }
 
   // --------------------------------------------------------------- rendering
+  function datalist(id, options) {
+    if (document.getElementById(id)) return;
+    root.appendChild(el("datalist", { id }, options.map(([v, t]) => el("option", { value: v, label: t }))));
+  }
+
   function renderAll() {
+    datalist("designer-departments", choices.departments.map(([code, name]) => [code, name]));
+    datalist("designer-levels", choices.levels.map((v) => [v, v]));
     renderCatalogue();
     renderFields();
     renderSteps();
@@ -289,7 +604,7 @@
   function showState(state) {
     const problems = document.getElementById("problems");
     problems.replaceChildren();
-    root.querySelectorAll(".field .error").forEach((n) => { n.textContent = ""; });
+    root.querySelectorAll("p.error").forEach((n) => { n.textContent = ""; });
     root.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
     root.querySelectorAll(".item.has-problem").forEach((n) => n.classList.remove("has-problem"));
     state.problems.forEach((pr) => {
@@ -324,8 +639,20 @@
   }
 
   // ------------------------------------------------------------------- saving
-  function changed(rerender) {
-    if (rerender) renderAll();
+  // `focus` says where the keyboard goes after the page is drawn again: a control's id, or
+  // the path of an item (its first control: a comparison's subject, a group's type).
+  function changed(rerender, focus) {
+    if (rerender) {
+      renderAll();
+      if (focus) {
+        let target = focus.id ? document.getElementById(focus.id) : null;
+        if (!target && focus.path) {
+          const item = root.querySelector('[data-path="' + CSS.escape(focus.path) + '"]');
+          target = item && item.querySelector("select, input, textarea, button");
+        }
+        if (target) target.focus();
+      }
+    }
     status.textContent = root.dataset.msgSaving;
     clearTimeout(timer);
     timer = setTimeout(save, 400);
