@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from callbacks import commands, replies
@@ -48,9 +47,9 @@ from cards import (
     transfer_question_key,
 )
 from hall.db import Database
-from hall.errors import AlreadyDecided, Conflict, Invalid, NotFound
+from hall.errors import AlreadyDecided, Conflict, Invalid, NotFound, UnknownPerson
 from hall.models import Person
-from hall.services import Decision, Hall
+from hall.services import Decision, Hall, person_by_userid
 
 log = logging.getLogger("hall.callbacks")
 
@@ -76,14 +75,7 @@ class CallbackContext:
 
     def person(self, session: Session, userid: str) -> Person | None:
         """The person a WeCom userid names (WeCom userids are case-insensitive)."""
-        if not userid or len(userid) > 64:
-            return None
-        found = session.scalar(select(Person).where(Person.userid == userid))
-        if found is None:
-            found = session.scalar(
-                select(Person).where(func.lower(Person.userid) == userid.lower())
-            )
-        return found
+        return person_by_userid(session, userid)
 
 
 Handler = Callable[[CallbackContext, Event], str | None]
@@ -121,23 +113,16 @@ def on_card_click(ctx: CallbackContext, event: Event) -> str | None:
             event.card_task_id[:128],
         )
         return None
-    with ctx.db.reader() as session:
-        person = ctx.person(session, event.from_user)
-        person_id = person.id if person is not None else None
-    if person_id is None:
-        log.warning("card click by unknown userid %r", event.from_user[:64])
-        return replies.text(event.from_user, ctx.corp_id, commands.UNKNOWN_PERSON, ctx.now)
     decision = _decision(parsed, event)
     if decision is None:
         return replies.text(event.from_user, ctx.corp_id, CHOOSE_TARGET, ctx.now)
     try:
-        ctx.hall.decide(
-            person_id,
-            parsed.task_id,
-            decision,
-            idempotency_key=idempotency_key(event),
-            via_card=True,
+        ctx.hall.decide_as(
+            event.from_user, parsed.task_id, decision, idempotency_key=idempotency_key(event)
         )
+    except UnknownPerson:
+        log.warning("card click by unknown userid %r", event.from_user[:64])
+        return replies.text(event.from_user, ctx.corp_id, commands.UNKNOWN_PERSON, ctx.now)
     except AlreadyDecided:
         name = ReplaceName.HANDLED
     except NotFound:

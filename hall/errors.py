@@ -21,6 +21,12 @@ class NotFound(HallError):
     code = "not_found"
 
 
+class UnknownPerson(NotFound):
+    """An outside identity (a WeCom userid) that names no active person."""
+
+    code = "unknown_person"
+
+
 class Invalid(HallError):
     """The input breaks a rule; `detail["fields"]` maps field keys to messages."""
 

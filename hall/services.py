@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ScalarSelect, select
+from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +27,14 @@ from hall.clock import Clock, SystemClock
 from hall.db import Database
 from hall.definitions import FieldType, FormField, ProcessSpec, StepKind
 from hall.engine import Flow, local_date
-from hall.errors import AlreadyDecided, Conflict, Invalid, NotFound, RateLimited
+from hall.errors import (
+    AlreadyDecided,
+    Conflict,
+    Invalid,
+    NotFound,
+    RateLimited,
+    UnknownPerson,
+)
 from hall.forms import (
     SessionReferences,
     applicant_profile,
@@ -593,40 +600,77 @@ class Hall:
         whose button the callback's reply already updated; otherwise a card sent for the
         task is told to show the decision (TASK_DECIDED)."""
         guard = _Idempotency(actor_id, idempotency_key, "decide", [task_id, asdict(decision)])
+        return self._run(
+            guard,
+            lambda session: self._decide(
+                session,
+                self._actor(session, actor_id),
+                task_id,
+                decision,
+                guard=guard,
+                via_card=via_card,
+            ),
+        )
+
+    def decide_as(
+        self, userid: str, task_id: int, decision: Decision, *, idempotency_key: str | None = None
+    ) -> ActionResult:
+        """A decision from the task's WeCom card, by the WeCom userid that clicked.
+
+        The userid is mapped to the person inside the decision's own transaction: a card
+        click is the hall's busiest write, and a separate read for the mapping would cost
+        it a second connection and round trip. Raises `UnknownPerson` for a userid that
+        names no active person."""
+        guard = _Idempotency(0, idempotency_key, "decide", [task_id, asdict(decision)])
 
         def work(session: Session) -> ActionResult:
-            actor = self._actor(session, actor_id)
-            try:
-                app = self._lock(
-                    session,
-                    select(Task.application_id).where(Task.id == task_id).scalar_subquery(),
-                )
-            except NotFound:
-                raise NotFound("待办不存在") from None
-            replayed = guard.replay(session)
-            if replayed is not None:
-                return replayed
-            flow = self._flow(session, app)  # loads the application's tasks, this one too
-            task = session.get(Task, task_id)
-            if task is None or task.assignee_id != actor.id:
-                raise NotFound("待办不存在")
-            if task.status == TaskStatus.WAITING and app.status == AppStatus.PENDING:
-                raise Conflict("还没有轮到您处理")
-            if task.status != TaskStatus.PENDING or app.status != AppStatus.PENDING:
-                raise AlreadyDecided("该待办已处理")
-            message = self._apply(session, flow, task, actor, decision)
-            if task.card_task_id and not via_card:
-                emit(
-                    session,
-                    Kind.TASK_DECIDED,
-                    recipient_id=actor.id,
-                    application_id=app.id,
-                    task_id=task.id,
-                    label=message,
-                )
-            return self._result(app, message, task)
+            actor = person_by_userid(session, userid)
+            if actor is None or actor.status != PersonStatus.ACTIVE:
+                raise UnknownPerson("用户不存在")
+            guard.actor_id = actor.id  # before any replay or remember
+            return self._decide(session, actor, task_id, decision, guard=guard, via_card=True)
 
         return self._run(guard, work)
+
+    def _decide(
+        self,
+        session: Session,
+        actor: Person,
+        task_id: int,
+        decision: Decision,
+        *,
+        guard: _Idempotency,
+        via_card: bool,
+    ) -> ActionResult:
+        try:
+            app = self._lock(
+                session,
+                select(Task.application_id).where(Task.id == task_id).scalar_subquery(),
+            )
+        except NotFound:
+            raise NotFound("待办不存在") from None
+        replayed = guard.replay(session)
+        if replayed is not None:
+            return replayed
+        flow = self._flow(session, app)  # loads the application's tasks, this one too
+        task = session.get(Task, task_id)
+        if task is None or task.assignee_id != actor.id:
+            raise NotFound("待办不存在")
+        if task.status == TaskStatus.WAITING and app.status == AppStatus.PENDING:
+            raise Conflict("还没有轮到您处理")
+        if task.status != TaskStatus.PENDING or app.status != AppStatus.PENDING:
+            raise AlreadyDecided("该待办已处理")
+        message = self._apply(session, flow, task, actor, decision)
+        if task.card_task_id and not via_card:
+            emit(
+                session,
+                Kind.TASK_DECIDED,
+                recipient_id=actor.id,
+                application_id=app.id,
+                task_id=task.id,
+                label=message,
+            )
+        return self._result(app, message, task)
 
     def _apply(
         self, session: Session, flow: Flow, task: Task, actor: Person, decision: Decision
@@ -695,6 +739,16 @@ class Hall:
 def _check_comment(comment: str | None) -> None:
     if comment is not None and (not isinstance(comment, str) or len(comment) > COMMENT_MAX):
         raise Invalid("意见过长", fields={"comment": f"不能超过{COMMENT_MAX}个字"})
+
+
+def person_by_userid(session: Session, userid: str) -> Person | None:
+    """The person a WeCom userid names (WeCom compares userids case-insensitively)."""
+    if not userid or len(userid) > 64:
+        return None
+    found = session.scalar(select(Person).where(Person.userid == userid))
+    if found is None:
+        found = session.scalar(select(Person).where(func.lower(Person.userid) == userid.lower()))
+    return found
 
 
 def _active_people(session: Session, userids: Any) -> list[Person]:

@@ -94,7 +94,7 @@ def test_a_failed_attempt_releases_its_claim(wecom, session, approve_click, redi
     real_hall = service._hall
 
     class Broken(Hall):
-        def decide(self, *args, **kwargs):
+        def decide_as(self, *args, **kwargs):
             raise ConnectionError("database went away")
 
     service._hall = Broken
