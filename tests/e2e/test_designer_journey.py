@@ -1,14 +1,23 @@
-"""A department administrator builds a new process in the designer, previews it, asks who
-would approve it, publishes it; a student applies with it and the counsellor decides."""
+"""A department administrator builds a new process in the designer — a nested condition
+(days > 3 and (事假 or not a student)) and a role-based CC — previews it, asks who would
+approve it, publishes it; a student applies twice and the condition routes each as said."""
 
 from __future__ import annotations
 
 import re
 
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
-from hall.demo import FIRST_COUNSELLOR, FIRST_STUDENT, STUDENT_AFFAIRS_CLERK
-from tests.e2e.conftest import LiveHall, shot, sign_in
+from hall.demo import (
+    CLINICAL_DEAN,
+    CLINICAL_DEPUTY_SECRETARY,
+    FIRST_COUNSELLOR,
+    FIRST_STUDENT,
+    STUDENT_AFFAIRS_CLERK,
+)
+from hall.models import ProcessDefinition, ProcessVersion
+from tests.e2e.conftest import SCREENSHOTS, LiveHall, shot, sign_in
 
 
 def _watch_errors(page: Page) -> list[str]:
@@ -22,7 +31,7 @@ def _saved(page: Page) -> None:
     expect(page.locator("#save-status")).to_have_text("已保存")
 
 
-def test_build_preview_publish_apply_decide(live_hall: LiveHall, contexts) -> None:
+def test_build_nested_condition_and_cc_preview_publish_apply(live_hall: LiveHall, contexts) -> None:
     admin = contexts().new_page()
     sign_in(admin, live_hall, STUDENT_AFFAIRS_CLERK, "/designer/")
     errors = _watch_errors(admin)  # after sign-in: the sandbox CAS page has no favicon
@@ -51,58 +60,140 @@ def test_build_preview_publish_apply_decide(live_hall: LiveHall, contexts) -> No
     _saved(admin)
     expect(admin.locator("#valid-ok")).to_be_visible()
 
-    # the step goes to the counsellor; a second step to the dean only for long absences
+    # a choice field: the kind of leave
+    admin.get_by_role("button", name="添加字段").click()
+    admin.fill("#d-form-2-label", "请假类型")
+    admin.select_option("#d-form-2-type", "choice")
+    admin.fill("#d-form-2-options", "personal=事假\nsick=病假")
+    _saved(admin)
+
+    # the first step goes to the counsellor and is CC'd to the college's deputy secretary
     admin.select_option("#d-flow-0-approver", "counsellor")
     admin.fill("#d-flow-0-name", "辅导员审批")
+    admin.locator("[data-path='flow.0']").get_by_role("button", name="添加抄送").click()
+    expect(admin.locator("#d-flow-0-cc-0")).to_be_focused()
+    admin.select_option("#d-flow-0-cc-0", "role_in_applicant_dept")
+    admin.select_option("#d-flow-0-cc-0-role", "deputy_secretary")
+
+    # a second step to the dean when: days > 3 and (事假 or not a student)
     admin.get_by_role("button", name="添加步骤").click()
     admin.fill("#d-flow-1-name", "学院审批")
-    admin.locator("[data-path='flow.1.condition'] .add-cond").click()
-    row = admin.locator("[data-path='flow.1.condition'] .cond-row").first
-    row.locator("select").first.select_option("form.field2")
-    row.locator("select").nth(1).select_option(">")
-    row.locator("input").fill("3")
+    step = admin.locator("[data-path='flow.1']")
+    c = "#d-flow-1-condition-"
+    step.get_by_role("button", name="添加条件组").click()
+    expect(admin.locator(c + "all-0-subject")).to_be_focused()
+    admin.select_option(c + "all-0-subject", "form.field2")
+    admin.select_option(c + "all-0-op", ">")
+    admin.fill(c + "all-0-value", "3")
+    step.get_by_role("button", name="添加子组：条件组", exact=True).click()
+    expect(admin.locator(c + "all-1-group")).to_have_value("any")
+    expect(admin.locator(c + "all-1-any-0-subject")).to_be_focused()
+    # the server's problem is shown at the new comparison's value, and stops publishing
     _saved(admin)
-    expect(admin.locator(".designer-flow")).to_contain_text("form.field2 > 3")
+    expect(admin.locator(c + "all-1-any-0-value-error")).to_have_text("请填写比较的值")
+    expect(admin.locator(c + "all-1-any-0-value")).to_have_attribute("aria-invalid", "true")
+    expect(admin.locator("#publish")).to_be_disabled()
+    admin.select_option(c + "all-1-any-0-subject", "form.field3")
+    admin.select_option(c + "all-1-any-0-value", "personal")
+    step.get_by_role("button", name="添加子组：条件组 2", exact=True).click()
+    admin.select_option(c + "all-1-any-1-group", "not")
+    expect(admin.locator(c + "all-1-any-1-group")).to_be_focused()
+    admin.select_option(c + "all-1-any-1-not-subject", "applicant.kind")
+    admin.select_option(c + "all-1-any-1-not-value", "student")
+    # a comparison added and removed again: the keyboard goes back to the item before it
+    step.get_by_role("button", name="添加比较：条件组 2", exact=True).click()
+    expect(admin.locator(c + "all-1-any-2-subject")).to_be_focused()
+    step.get_by_role("button", name="移除比较 比较 2.3").click()
+    expect(admin.locator(c + "all-1-any-1-group")).to_be_focused()
+    group = step.get_by_role("group", name=re.compile("^条件组 2.2"))
+    expect(group.get_by_role("combobox", name="条件对象")).to_have_value("applicant.kind")
+    _saved(admin)
+    expect(admin.locator("#valid-ok")).to_be_visible()
+    flow = admin.locator(".designer-flow")
+    expect(flow).to_contain_text("离校天数 > 3 且 (请假类型 = 事假 或 非(申请人类别 = 学生))")
+    expect(flow).to_contain_text("抄送：申请人所在部门的角色：学院副书记")
     expect(admin.locator("#changes")).to_contain_text("新事项「返校登记」首次发布")
     shot(admin, "designer-01-editor")
+    step.screenshot(path=str(SCREENSHOTS / "designer-01b-nested-condition.png"))
 
-    # who would approve it for the student, with a sample of 5 days
+    # who would approve it for the student, with a sample of 5 days of 事假
     admin.fill("#who-applicant", FIRST_STUDENT)
-    admin.locator("#preview").get_by_label("离校天数").fill("5")
-    admin.locator("#preview").get_by_label("事由").fill("样例")
+    preview = admin.locator("#preview")
+    preview.get_by_label("离校天数").fill("5")
+    preview.get_by_label("事由").fill("样例")
+    preview.locator("input[name='field3'][value='personal']").check()
     admin.get_by_role("button", name="查看审批人").click()
     result = admin.locator("#who-result")
     expect(result).to_contain_text("辅导员审批")
     expect(result.locator("tr").nth(1)).to_contain_text(FIRST_COUNSELLOR)
+    expect(result.locator("tr").nth(1)).to_contain_text(CLINICAL_DEPUTY_SECRETARY)  # CC
     expect(result.locator("tr").nth(2)).to_contain_text("学院审批")
+    expect(result.locator("tr").nth(2)).to_contain_text(CLINICAL_DEAN)
     shot(admin, "designer-02-who-would-approve")
+    result.screenshot(path=str(SCREENSHOTS / "designer-02b-who-would-approve-table.png"))
 
     admin.get_by_role("button", name="发布为新版本").click()
     expect(admin.get_by_role("heading", name="已发布为第 1 版")).to_be_visible()
     expect(admin.locator(".changes")).to_contain_text("首次发布")
     shot(admin, "designer-03-published")
     assert errors == []
+    with live_hall.db.reader() as session:
+        spec = session.scalar(
+            select(ProcessVersion.spec)
+            .join(ProcessDefinition, ProcessDefinition.id == ProcessVersion.process_id)
+            .where(ProcessDefinition.key == "e2e_return")
+        )
+    assert spec["flow"][0]["cc"] == [{"type": "role_in_applicant_dept", "role": "deputy_secretary"}]
+    assert spec["flow"][1]["condition"] == {
+        "all": [
+            {"subject": "form.field2", "op": ">", "value": 3},
+            {
+                "any": [
+                    {"subject": "form.field3", "op": "==", "value": "personal"},
+                    {"not": {"subject": "applicant.kind", "op": "==", "value": "student"}},
+                ]
+            },
+        ]
+    }
 
+    # the student applies twice: 事假 goes on to the dean, 病假 ends with the counsellor
     student = contexts().new_page()
     sign_in(student, live_hall, FIRST_STUDENT, "/processes/e2e_return")
     expect(student.get_by_role("heading", name="返校登记", level=1)).to_be_visible()
-    student.fill("#f-reason", "回家探亲")
-    student.fill("#f-field2", "2")
-    student.get_by_role("button", name="提交", exact=True).click()
-    student.wait_for_url(re.compile(r"/applications/\d+$"))
-    expect(student.locator(".flowchart li.current")).to_contain_text("辅导员审批")
-    application_url = student.url
+    applications = {}
+    for kind in ("personal", "sick"):
+        student.goto(live_hall.url("/processes/e2e_return"))
+        student.fill("#f-reason", "回家探亲")
+        student.fill("#f-field2", "5")
+        student.check(f"input[name='field3'][value='{kind}']")
+        student.get_by_role("button", name="提交", exact=True).click()
+        student.wait_for_url(re.compile(r"/applications/\d+$"))
+        expect(student.locator(".flowchart li.current")).to_contain_text("辅导员审批")
+        applications[kind] = student.url
 
     reviewer = contexts().new_page()
     sign_in(reviewer, live_hall, FIRST_COUNSELLOR, "/tasks")
-    reviewer.get_by_role("link", name=re.compile("返校登记")).first.click()
-    reviewer.get_by_role("button", name="同意", exact=True).click()
-    expect(reviewer.locator(".flash-success")).to_have_text("已同意")
-    student.goto(application_url)
+    for url in applications.values():
+        reviewer.goto(url)
+        reviewer.get_by_role("button", name="同意", exact=True).click()
+        expect(reviewer.locator(".flash-success")).to_have_text("已同意")
+    student.goto(applications["sick"])
     expect(student.locator(".status").first).to_have_text("已通过")
     shot(student, "designer-04-applied-and-approved")
+    student.goto(applications["personal"])
+    expect(student.locator(".status").first).to_have_text("审批中")
+    expect(student.locator(".flowchart li.current")).to_contain_text("学院审批")
+    shot(student, "designer-05-routed-to-the-dean")
+
+    # the CC'd deputy secretary may read both applications
+    deputy = contexts().new_page()
+    sign_in(deputy, live_hall, CLINICAL_DEPUTY_SECRETARY, "/")
+    for url in applications.values():
+        deputy.goto(url)
+        expect(deputy.get_by_role("heading", name=re.compile("返校登记")).first).to_be_visible()
 
     # the running version is shown when the process is revised
     admin.goto(live_hall.url("/designer/e2e_return"))
     expect(admin.locator("#versions")).to_contain_text("v1")
+    expect(admin.locator(c + "all-1-any-1-not-value")).to_have_value("student")
     assert errors == []
