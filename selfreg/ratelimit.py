@@ -49,9 +49,11 @@ class AttemptLimiter:
         return len(counts) > 1 and counts[1] >= self.per_number
 
     def _hit(self, key: str) -> None:
+        # SET NX EX starts the window, INCR keeps its TTL: no `EXPIRE … NX`, which Redis 6.2
+        # (the embedded redis-server of `hall run`) does not know.
         pipe = self.redis.pipeline()
+        pipe.set(key, 0, ex=self.window, nx=True)
         pipe.incr(key)
-        pipe.expire(key, self.window, nx=True)
         pipe.execute()
 
     def attempt(self, ip: str) -> None:
