@@ -434,6 +434,7 @@ def banner(
         f"  大厅 Hall               {base}/",
         f"  API 文档 API doc        {base}/api/v1/openapi.json",
         f"  健康检查 Health         {base}/healthz",
+        f"  自助注册 Join WeCom     {base}/join   (二维码 QR: {base}/admin/selfreg)",
     ]
     if settings.sandbox:
         lines.append(f"  沙箱手机 Sandbox phone  {base}/_sandbox/wecom/")
