@@ -649,17 +649,22 @@ class Hall:
             )
         except NotFound:
             raise NotFound("待办不存在") from None
-        replayed = guard.replay(session)
-        if replayed is not None:
-            return replayed
         flow = self._flow(session, app)  # loads the application's tasks, this one too
         task = session.get(Task, task_id)
-        if task is None or task.assignee_id != actor.id:
-            raise NotFound("待办不存在")
-        if task.status == TaskStatus.WAITING and app.status == AppStatus.PENDING:
-            raise Conflict("还没有轮到您处理")
-        if task.status != TaskStatus.PENDING or app.status != AppStatus.PENDING:
+        open_ = task is not None and task.status == TaskStatus.PENDING
+        mine = task is not None and task.assignee_id == actor.id
+        if not (mine and open_ and app.status == AppStatus.PENDING):
+            # Only a task that can no longer be decided may have been decided by this very
+            # request before (a retry): look for its answer only then, not on every decision.
+            replayed = guard.replay(session)
+            if replayed is not None:
+                return replayed
+            if task is None or not mine:
+                raise NotFound("待办不存在")
+            if task.status == TaskStatus.WAITING and app.status == AppStatus.PENDING:
+                raise Conflict("还没有轮到您处理")
             raise AlreadyDecided("该待办已处理")
+        assert task is not None  # mine
         message = self._apply(session, flow, task, actor, decision)
         if task.card_task_id and not via_card:
             emit(
