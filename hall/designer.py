@@ -641,6 +641,8 @@ def _compare_problems(
     if isinstance(cmp.value, (list, tuple)) and cmp.op not in LIST_OPS and subject.kind != "multi":
         return [Problem(f"{path}.value", "这里只能填写一个值")]
     for value in values:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            return [Problem(f"{path}.value", "值只能是文字或数字")]
         if subject.kind == "number" and not _is_number(value):
             return [Problem(f"{path}.value", "请填写数字")]
         if subject.kind == "date" and not _is_date(value):

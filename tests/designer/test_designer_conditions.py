@@ -203,6 +203,12 @@ def test_a_deep_comparison_of_an_unknown_field_is_reported_at_its_subject(design
             "没有编码为 NOPE 的部门",
         ),
         ({"subject": "form.days", "op": "==", "value": [1, 2]}, "value", "这里只能填写一个值"),
+        (
+            {"subject": "form.days", "op": "contains", "value": {"a": 1}},
+            "value",
+            "值只能是文字或数字",
+        ),
+        ({"subject": "applicant.post", "op": ">", "value": True}, "value", "值只能是文字或数字"),
     ],
 )
 def test_comparisons_that_could_never_work_are_reported_at_their_part(

@@ -4,7 +4,9 @@ approve it, publishes it; a student applies twice and the condition routes each 
 
 from __future__ import annotations
 
+import copy
 import re
+from typing import Any
 
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
@@ -14,9 +16,11 @@ from hall.demo import (
     CLINICAL_DEPUTY_SECRETARY,
     FIRST_COUNSELLOR,
     FIRST_STUDENT,
+    IT_ADMIN,
     STUDENT_AFFAIRS_CLERK,
 )
-from hall.models import ProcessDefinition, ProcessVersion
+from hall.designer import Designer
+from hall.models import Person, ProcessDefinition, ProcessVersion
 from tests.e2e.conftest import SCREENSHOTS, LiveHall, shot, sign_in
 
 
@@ -138,11 +142,11 @@ def test_build_nested_condition_and_cc_preview_publish_apply(live_hall: LiveHall
     shot(admin, "designer-03-published")
     assert errors == []
     with live_hall.db.reader() as session:
-        spec = session.scalar(
+        spec = session.scalars(
             select(ProcessVersion.spec)
             .join(ProcessDefinition, ProcessDefinition.id == ProcessVersion.process_id)
             .where(ProcessDefinition.key == "e2e_return")
-        )
+        ).one()
     assert spec["flow"][0]["cc"] == [{"type": "role_in_applicant_dept", "role": "deputy_secretary"}]
     assert spec["flow"][1]["condition"] == {
         "all": [
@@ -196,4 +200,75 @@ def test_build_nested_condition_and_cc_preview_publish_apply(live_hall: LiveHall
     admin.goto(live_hall.url("/designer/e2e_return"))
     expect(admin.locator("#versions")).to_contain_text("v1")
     expect(admin.locator(c + "all-1-any-1-not-value")).to_have_value("student")
+    assert errors == []
+
+
+# Conditions the spec accepts though the editor offers other ways to say them: a number
+# as text, one value for "is one of", a list or an object for "equals", a value beside
+# "is empty", an option that is not one, groups of one, a double "not", deep nesting.
+ODD_CONDITION: dict[str, Any] = {
+    "any": [
+        {"subject": "form.days", "op": ">", "value": "3"},
+        {"subject": "form.type", "op": "in", "value": "personal"},
+        {"subject": "applicant.kind", "op": "==", "value": ["student"]},
+        {"subject": "form.days", "op": "contains", "value": {"a": 1}},
+        {"subject": "form.reason", "op": ">", "value": True},
+        {"subject": "form.type", "op": "==", "value": "事假"},
+        {"subject": "applicant.roles", "op": "not_empty", "value": "ignored"},
+        {"all": [{"subject": "form.days", "op": "<=", "value": 15.5}]},
+        {"not": {"not": {"subject": "applicant.post", "op": "contains", "value": "处长"}}},
+        {"all": [{"any": [{"all": [{"subject": "applicant.level", "op": "!=", "value": "博"}]}]}]},
+    ]
+}
+
+
+def test_the_editor_keeps_what_it_does_not_change(live_hall: LiveHall, contexts) -> None:
+    with live_hall.db.reader() as session:
+        admin_id = session.scalars(select(Person.id).where(Person.userid == IT_ADMIN)).one()
+    designer = Designer(live_hall.db)
+    designer.create(admin_id, key="e2e_odd", name="原样保留", department_code="1006")
+    view = designer.open_draft(admin_id, "e2e_odd")
+    data = copy.deepcopy(view.data)
+    data["form"] = [
+        {"key": "reason", "label": "事由", "type": "text"},
+        {"key": "days", "label": "天数", "type": "number"},
+        {
+            "key": "type",
+            "label": "类型",
+            "type": "choice",
+            "options": [{"value": "personal", "label": "事假"}, {"value": "sick", "label": "病假"}],
+        },
+    ]
+    data["flow"][0]["condition"] = ODD_CONDITION
+    data["flow"][0]["cc"] = [
+        {"type": "role_in_dept", "role": "process_admin", "department": "1006"}
+    ]
+    designer.save(admin_id, "e2e_odd", data)
+
+    admin = contexts().new_page()
+    sign_in(admin, live_hall, IT_ADMIN, "/designer/e2e_odd")
+    errors = _watch_errors(admin)
+    expect(admin.locator("#designer[data-ready='1']")).to_be_attached()
+    shot(admin, "designer-06-odd-conditions")
+    # what the widgets cannot show is shown as it is
+    expect(admin.locator("#d-flow-0-condition-any-2-value")).to_have_value('["student"]')
+    expect(admin.locator("#d-flow-0-condition-any-5-value")).to_have_value("事假")
+    # an edit elsewhere saves the condition untouched
+    admin.fill("#d-flow-0-name", "改个名字")
+    _saved(admin)
+    assert designer.open_draft(admin_id, "e2e_odd").data["flow"][0]["condition"] == ODD_CONDITION
+    # an edit of one comparison changes that comparison only
+    admin.fill("#d-flow-0-condition-any-0-value", "4")
+    admin.locator("#d-flow-0-cc-0-department").fill("1004")
+    _saved(admin)
+    saved = designer.open_draft(admin_id, "e2e_odd").data["flow"][0]
+    expected: dict[str, Any] = copy.deepcopy(ODD_CONDITION)
+    expected["any"][0]["value"] = 4
+    assert saved["condition"] == expected
+    assert saved["cc"] == [{"type": "role_in_dept", "role": "process_admin", "department": "1004"}]
+    # the server's problems point into the nested condition
+    expect(admin.locator("#d-flow-0-condition-any-5-value-error")).to_have_text(
+        "「事假」不是「类型」的选项"
+    )
+    expect(admin.locator("#publish")).to_be_disabled()
     assert errors == []

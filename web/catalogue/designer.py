@@ -86,6 +86,7 @@ CATALOGUE: dict[str, str] = {
     "请填写比较的值": "Fill in the value to compare with",
     "这里只能填写一个值": "Only one value here",
     "请填写数字": "Fill in a number",
+    "值只能是文字或数字": "A value is text or a number",
     "请填写日期，如 2026-09-01": "Fill in a date, e.g. 2026-09-01",
     "请选择表单中的人员字段": "Choose a person field of the form",
     "表单中没有字段 {name}": "The form has no field {name}",
