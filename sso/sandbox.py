@@ -181,8 +181,10 @@ class SandboxCasState:
     def record_failure(self, userid: str, ip: str) -> None:
         pipe = self.redis.pipeline()
         for key in self._failure_keys(userid, ip):
+            # SET NX EX opens the window and INCR keeps its TTL; `EXPIRE … NX` needs Redis 7,
+            # and `hall run`'s embedded redis-server is 6.2.
+            pipe.set(key, 0, ex=FAILURE_WINDOW, nx=True)
             pipe.incr(key)
-            pipe.expire(key, FAILURE_WINDOW, nx=True)
         pipe.execute()
 
     def clear_user_failures(self, userid: str) -> None:
