@@ -107,7 +107,7 @@ def test_build_nested_condition_and_cc_preview_publish_apply(live_hall: LiveHall
     # a comparison added and removed again: the keyboard goes back to the item before it
     step.get_by_role("button", name="添加比较：条件组 2", exact=True).click()
     expect(admin.locator(c + "all-1-any-2-subject")).to_be_focused()
-    step.get_by_role("button", name="移除比较 比较 2.3").click()
+    step.get_by_role("button", name="删除 比较 2.3").click()
     expect(admin.locator(c + "all-1-any-1-group")).to_be_focused()
     group = step.get_by_role("group", name=re.compile("^条件组 2.2"))
     expect(group.get_by_role("combobox", name="条件对象")).to_have_value("applicant.kind")

@@ -13,7 +13,6 @@ CATALOGUE: dict[str, str] = {
     "添加条件组": "Add a condition group",
     "添加子组": "Add a sub-group",
     "删除条件组": "Remove the group",
-    "移除比较": "Remove the comparison",
     "比较 {n}": "Comparison {n}",
     "「不满足」组只含一项；要否定多项，请把它们放进一个子组。": (
         "A “not” group holds one item; to negate several, put them in a sub-group."

@@ -110,7 +110,6 @@ JS_LABELS: dict[str, str] = {
     "add_group": "添加条件组",
     "add_subgroup": "添加子组",
     "remove_group": "删除条件组",
-    "remove_compare": "移除比较",
     "not_full": "「不满足」组只含一项；要否定多项，请把它们放进一个子组。",
     "compare_n": "比较 {n}",
     "group_n": "条件组 {n}",

@@ -432,7 +432,7 @@
     });
     row.appendChild(slot(path + ".op", T.op, op));
     if (!BARE.has(node.op)) row.appendChild(valueEditor(node, path, info, { id: idOf(path + ".value") }));
-    const rm = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default remove-compare", text: T.remove, "aria-label": T.remove_compare + " " + name });
+    const rm = el("button", { type: "button", class: "weui-btn weui-btn_mini weui-btn_default remove-compare", text: T.remove, "aria-label": T.remove + " " + name });
     rm.addEventListener("click", remove);
     row.appendChild(rm);
     row.appendChild(el("p", { class: "error" }));
@@ -465,17 +465,14 @@
     const name = numbers.length ? T.group_n.replace("{n}", numbers.join(".")) : T.group;
     const box = el("fieldset", { class: "cond-group cond-" + type, "data-path": path });
     const typeId = idOf(path + ".group");
-    const select = el("select", { id: typeId });
+    // The legend names the group with its kind ("条件组 2 任一满足"); the select says what it sets.
+    const select = el("select", { id: typeId, "aria-label": T.group_type });
     fillSelect(select, choices.groups, type, false);
     select.addEventListener("change", () => {
       retypeGroup(node, type, select.value);
       changed(true, { id: typeId });
     });
-    box.appendChild(el("legend", {}, [
-      el("span", { class: "group-name", text: name + " " }),
-      el("label", { for: typeId, class: "visually-hidden", text: T.group_type }),
-      select,
-    ]));
+    box.appendChild(el("legend", {}, [el("span", { class: "group-name", text: name + " " }), select]));
     box.appendChild(el("p", { class: "error" }));
     const addId = idOf(path + ".add");
     if (type === "not") {
