@@ -271,4 +271,7 @@ def test_the_editor_keeps_what_it_does_not_change(live_hall: LiveHall, contexts)
         "「事假」不是「类型」的选项"
     )
     expect(admin.locator("#publish")).to_be_disabled()
+    # a problem in the list leads the keyboard to its place
+    admin.locator("#problems").get_by_role("link", name=re.compile("「事假」不是")).click()
+    expect(admin.locator("#d-flow-0-condition-any-5-value")).to_be_focused()
     assert errors == []

@@ -605,7 +605,8 @@
     root.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
     root.querySelectorAll(".item.has-problem").forEach((n) => n.classList.remove("has-problem"));
     state.problems.forEach((pr) => {
-      problems.appendChild(el("li", { text: pr.where + T.separator + pr.message }));
+      const line = el("li", { text: pr.where + T.separator + pr.message });
+      problems.appendChild(line);
       // Next to the field: the closest element whose path is the problem's or a parent's.
       let path = pr.path;
       let target = null;
@@ -614,6 +615,13 @@
         if (!target) path = path.includes(".") ? path.slice(0, path.lastIndexOf(".")) : "";
       }
       if (!target) return;
+      // The problem in the list leads to its place (a link to the control it is about).
+      const place = target.matches("input, select, textarea, button") ? target : target.querySelector("input, select, textarea, button");
+      if (place && place.id) {
+        const go = el("a", { href: "#" + place.id, text: line.textContent });
+        go.addEventListener("click", (e) => { e.preventDefault(); place.focus(); });
+        line.replaceChildren(go);
+      }
       const err = target.querySelector(":scope > .error");
       if (err) {
         err.textContent = (err.textContent ? err.textContent + T.list_separator : "") + pr.message;
