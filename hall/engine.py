@@ -237,15 +237,19 @@ class Flow:
         round_ = 1 + max((t.round for t in self.tasks if t.step_index == index), default=0)
         self.app.current_step = index
         self.app.updated_at = self.now
-        people = resolve_rule(self.session, step.approver, self.app.applicant, self.app.form)
-        fallback = not people
-        if fallback:
-            people = fallback_people(self.session, self.app.process.department_id)
-            if not people:
-                raise Conflict("该环节找不到处理人，也没有管理员可以接手，请联系信息中心")
-        elif step.mode == Mode.SINGLE:
-            people = people[:1]
-        assignees = delegate(self.session, people, local_date(self.now))
+        # Resolving reads only org data (people, roles, delegations), which a flow never
+        # changes: no need to flush the flow's pending writes first. They go out with the
+        # new tasks' INSERT, one unit-of-work flush instead of two.
+        with self.session.no_autoflush:
+            people = resolve_rule(self.session, step.approver, self.app.applicant, self.app.form)
+            fallback = not people
+            if fallback:
+                people = fallback_people(self.session, self.app.process.department_id)
+                if not people:
+                    raise Conflict("该环节找不到处理人，也没有管理员可以接手，请联系信息中心")
+            elif step.mode == Mode.SINGLE:
+                people = people[:1]
+            assignees = delegate(self.session, people, local_date(self.now))
         origin = TaskOrigin.FALLBACK if fallback else TaskOrigin.FLOW
         mode = Mode.ANY if fallback else step.mode
         if step.kind == StepKind.NOTIFY:
@@ -344,7 +348,7 @@ class Flow:
         if self.step(index).kind not in {StepKind.APPROVAL, StepKind.CONSENT}:
             return None
         options = self.spec.options
-        if options.auto_pass_applicant and person.id == self.app.applicant_id:
+        if options.auto_pass_applicant and person.id == self.app.applicant.id:
             return "applicant"
         if options.auto_pass_repeat and any(
             t.step_index < index
