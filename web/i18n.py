@@ -498,9 +498,6 @@ CATALOGUE: dict[str, str] = {
     "同步报告": "Sync reports",
     "投递失败": "Failed deliveries",
     "部门管理员": "Department administrators",
-    "自助注册中间表：尚未接入（selfreg 模块还不存在）。": (
-        "Self-registration table: not connected yet (the selfreg module does not exist yet)."
-    ),
     "人员": "Person",
     "授权部门管理员": "Grant department administration",
     "人员账号": "Person's account",
