@@ -356,6 +356,7 @@ def push_to_sandbox(settings: Settings, redis_url: str) -> list[str]:
 def gunicorn_argv(fd: int, options: RunOptions) -> list[str]:
     argv = [
         sys.executable, "-m", "gunicorn",
+        "--config", "python:web.gunicorn_conf",
         "--bind", f"fd://{fd}",
         "--workers", str(options.workers),
         "--worker-class", "gthread",
