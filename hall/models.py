@@ -77,7 +77,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
+def value_enum(cls: type[enum.Enum], name: str) -> Enum:
     # Stored as the value strings with a CHECK constraint; no PostgreSQL enum types to migrate.
     return Enum(
         cls,
@@ -161,7 +161,7 @@ class Person(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # The WeCom userid and the login name: the staff or student number for school members.
     userid: Mapped[str] = mapped_column(String(64), unique=True)
-    kind: Mapped[PersonKind] = mapped_column(_enum(PersonKind, "person_kind"))
+    kind: Mapped[PersonKind] = mapped_column(value_enum(PersonKind, "person_kind"))
     number: Mapped[str | None] = mapped_column(String(32))  # GH / XH
     name: Mapped[str] = mapped_column(String(64))
     gender: Mapped[str | None] = mapped_column(String(8))
@@ -169,7 +169,7 @@ class Person(Base):
     email: Mapped[str | None] = mapped_column(String(128))
     post: Mapped[str | None] = mapped_column(String(64))  # 职务 (ZW)
     status: Mapped[PersonStatus] = mapped_column(
-        _enum(PersonStatus, "person_status"), default=PersonStatus.ACTIVE
+        value_enum(PersonStatus, "person_status"), default=PersonStatus.ACTIVE
     )
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     counsellor_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
@@ -207,7 +207,7 @@ class Membership(Base):
 class Role(Base):
     __tablename__ = "role"
 
-    code: Mapped[RoleCode] = mapped_column(_enum(RoleCode, "role_code"), primary_key=True)
+    code: Mapped[RoleCode] = mapped_column(value_enum(RoleCode, "role_code"), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
 
 
@@ -228,11 +228,11 @@ class RoleGrant(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
     role_code: Mapped[RoleCode] = mapped_column(
-        _enum(RoleCode, "role_code"), ForeignKey("role.code")
+        value_enum(RoleCode, "role_code"), ForeignKey("role.code")
     )
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     source: Mapped[GrantSource] = mapped_column(
-        _enum(GrantSource, "grant_source"), default=GrantSource.MANUAL
+        value_enum(GrantSource, "grant_source"), default=GrantSource.MANUAL
     )
 
     person: Mapped[Person] = relationship(back_populates="grants")
@@ -322,7 +322,7 @@ class Application(Base):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
     title: Mapped[str] = mapped_column(String(200))
     _status: Mapped[AppStatus] = mapped_column(
-        "status", _enum(AppStatus, "app_status"), default=AppStatus.DRAFT
+        "status", value_enum(AppStatus, "app_status"), default=AppStatus.DRAFT
     )
     form: Mapped[dict[str, Any]] = mapped_column(default=dict)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)  # handlers' result fields
@@ -393,10 +393,10 @@ class Task(Base):
     seq: Mapped[int] = mapped_column(Integer, default=0)  # order within a sequential step
     assignee_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     _status: Mapped[TaskStatus] = mapped_column(
-        "status", _enum(TaskStatus, "task_status"), default=TaskStatus.PENDING
+        "status", value_enum(TaskStatus, "task_status"), default=TaskStatus.PENDING
     )
     origin: Mapped[TaskOrigin] = mapped_column(
-        _enum(TaskOrigin, "task_origin"), default=TaskOrigin.FLOW
+        value_enum(TaskOrigin, "task_origin"), default=TaskOrigin.FLOW
     )
     # transfer/add source; indexed so removing a task need not scan every task for children
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"), index=True)
@@ -552,7 +552,7 @@ class Outbox(Base):
     task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id", ondelete="SET NULL"))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[OutboxStatus] = mapped_column(
-        _enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
+        value_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     relayed_at: Mapped[datetime | None]
@@ -579,7 +579,7 @@ class Delivery(Base):
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(20))
     status: Mapped[DeliveryStatus] = mapped_column(
-        _enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
+        value_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hall.clock import utcnow
-from hall.models import Base, BigId, PersonKind
+from hall.models import Base, BigId, PersonKind, value_enum
 
 
 class RegStatus(enum.StrEnum):
@@ -43,19 +43,6 @@ TRANSITIONS: dict[str, tuple[frozenset[RegStatus], RegStatus]] = {
 }
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    # Value strings with a CHECK constraint, as in hall.models: no PostgreSQL enum types.
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        values_callable=lambda e: [m.value for m in e],
-        length=20,
-        create_constraint=True,
-        validate_strings=True,
-    )
-
-
 class Registration(Base):
     """A person's self-registration: who CAS said they are, what the hall matched, and
     what WeCom answered to the push."""
@@ -69,11 +56,11 @@ class Registration(Base):
         ForeignKey("person.id", ondelete="SET NULL"), index=True
     )
     name: Mapped[str] = mapped_column(String(64))  # the school's name, else CAS's
-    kind: Mapped[PersonKind] = mapped_column(_enum(PersonKind, "selfreg_kind"))  # as chosen
+    kind: Mapped[PersonKind] = mapped_column(value_enum(PersonKind, "selfreg_kind"))  # as chosen
     department_code: Mapped[str | None] = mapped_column(String(32))
     department_name: Mapped[str | None] = mapped_column(String(64))
-    source: Mapped[RegSource] = mapped_column(_enum(RegSource, "selfreg_source"))
-    _status: Mapped[RegStatus] = mapped_column("status", _enum(RegStatus, "selfreg_status"))
+    source: Mapped[RegSource] = mapped_column(value_enum(RegSource, "selfreg_source"))
+    _status: Mapped[RegStatus] = mapped_column("status", value_enum(RegStatus, "selfreg_status"))
     reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected (zh_CN)
     errcode: Mapped[int | None] = mapped_column(Integer)  # WeCom's, on a failed push
     errmsg: Mapped[str | None] = mapped_column(Text)
