@@ -20,7 +20,6 @@ WeCom's answer lands on the registration row in the job's transaction:
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import redis
 from sqlalchemy import select
@@ -29,53 +28,18 @@ from sqlalchemy.orm import Session
 from config import Settings
 from hall.channels import ChannelError, Deferred, PermanentError
 from hall.clock import Clock, SystemClock
-from hall.models import Delivery, Department, Membership, Outbox, Person, PersonStatus
+from hall.models import Delivery, Outbox
 from selfreg.models import Registration, RegStatus
 from selfreg.services import CHANNEL, PUSH_KIND
+from sync.push import Member, member_of
 from wework.client import WeComClient, app_client, contacts_client
 from wework.errors import RateLimited, WeComError, WeComUnavailable
 
 log = logging.getLogger("selfreg.push")
 
-ROOT = 1  # WeCom's root department, for people whose departments are not in WeCom yet
 USERID_EXISTS = 60102
-GENDER_CODES = {"男": "1", "女": "2"}
 ERRMSG_MAX = 2000
 NOT_IN_RECORDS = "人员已不在学校数据中，未推送"
-
-
-def member_fields(session: Session, person: Person) -> dict[str, Any]:
-    """What WeCom should hold of `person` (the same shape as the nightly push's members):
-    their WeCom departments, primary first, else the root."""
-    wecom_ids = session.scalars(
-        select(Department.wecom_id)
-        .join(Membership, Membership.department_id == Department.id)
-        .where(
-            Membership.person_id == person.id,
-            Department.active.is_(True),
-            Department.wecom_id.is_not(None),
-        )
-        .order_by(
-            (Membership.department_id == person.department_id).desc(),
-            Membership.primary.desc(),
-            Membership.id,
-        )
-    ).all()
-    departments = [int(wecom_id) for wecom_id in wecom_ids if wecom_id][:100] or [ROOT]
-    fields: dict[str, Any] = {
-        "name": person.name,
-        "department": departments,
-        "main_department": departments[0],
-        "position": person.post or "",
-        "enable": 1,
-    }
-    if person.mobile:
-        fields["mobile"] = person.mobile
-    if person.email:
-        fields["email"] = person.email
-    if person.gender in GENDER_CODES:
-        fields["gender"] = GENDER_CODES[person.gender]
-    return fields
 
 
 class JoinChannel:
@@ -120,12 +84,12 @@ class JoinChannel:
             raise PermanentError(f"outbox {outbox.id}: no registration {registration_id!r}")
         if row.status != RegStatus.PENDING or row.outbox_id != outbox.id:
             return  # done already, or superseded by a newer request
-        person = session.get(Person, row.person_id) if row.person_id else None
-        if person is None or person.status != PersonStatus.ACTIVE:
+        member = member_of(session, row.person_id) if row.person_id else None
+        if member is None or not member.enable:
             self._failed(row, None, NOT_IN_RECORDS)
             return
         try:
-            self._push(person.userid, member_fields(session, person))
+            self._push(member)
         except RateLimited as exc:
             raise Deferred(str(exc), retry_after=exc.retry_after) from exc
         except WeComUnavailable as exc:
@@ -142,25 +106,26 @@ class JoinChannel:
         row.joined_at = row.updated_at = self.clock.now()
         log.info("self-registration: %s joined WeCom", row.userid)
 
-    def _push(self, userid: str, fields: dict[str, Any]) -> None:
+    def _push(self, member: Member) -> None:
+        fields = member.fields()
         try:
             self.contacts.user.create(
-                userid,
-                fields["name"],
-                department=fields["department"],
-                mobile=fields.get("mobile"),
-                email=fields.get("email"),
-                position=fields["position"],
+                member.userid,
+                member.name,
+                department=list(member.departments),
+                mobile=member.mobile,
+                email=member.email,
+                position=member.position or "",
                 gender=fields.get("gender"),
-                main_department=fields["main_department"],
+                main_department=member.departments[0],
                 enable=True,
                 to_invite=False,
             )
         except WeComError as exc:
             if exc.errcode != USERID_EXISTS or isinstance(exc, RateLimited):
                 raise
-            self.contacts.user.update(userid, **fields)
-        self.app.auth.authsucc(userid)
+            self.contacts.user.update(member.userid, **fields)
+        self.app.auth.authsucc(member.userid)
 
     def _last_attempt(self, session: Session, outbox: Outbox) -> bool:
         failures = session.scalar(

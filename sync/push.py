@@ -657,8 +657,15 @@ def _parties(session: Session) -> tuple[list[Party], list[tuple[int, int, int]]]
     return parties, gone
 
 
-def _members(session: Session) -> Iterator[Member]:
-    """School members (staff and students) with their WeCom departments, primary first."""
+def member_of(session: Session, person_id: int) -> Member | None:
+    """One school member as the push would send them (self-registration pushes with it, so
+    both tell WeCom the same departments and fields); None for other kinds of person."""
+    return next(_members(session, only=person_id), None)
+
+
+def _members(session: Session, *, only: int | None = None) -> Iterator[Member]:
+    """School members (staff and students) with their WeCom departments, primary first;
+    `only`: just that person."""
     wecom = dict(
         session.execute(
             select(Department.id, Department.wecom_id).where(
@@ -670,6 +677,8 @@ def _members(session: Session) -> Iterator[Member]:
     query = select(Membership.person_id, Membership.department_id).order_by(
         Membership.person_id, Membership.primary.desc(), Membership.id
     )
+    if only is not None:
+        query = query.where(Membership.person_id == only)
     for person_id, dept_id in session.execute(query, execution_options={"yield_per": 5000}):
         wecom_id = wecom.get(dept_id)
         if wecom_id is not None:
@@ -689,6 +698,8 @@ def _members(session: Session) -> Iterator[Member]:
         .where(Person.kind.in_((PersonKind.STAFF, PersonKind.STUDENT)))
         .order_by(Person.id)
     )
+    if only is not None:
+        people = people.where(Person.id == only)
     for row in session.execute(people, execution_options={"yield_per": 5000}):
         depts = departments.get(row.id) or []
         primary = wecom.get(row.department_id) if row.department_id else None
