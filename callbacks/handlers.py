@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-from sqlalchemy.orm import Session
 
 from callbacks import commands, replies
 from callbacks.contacts import ContactEventSink
@@ -48,7 +47,6 @@ from cards import (
 )
 from hall.db import Database
 from hall.errors import AlreadyDecided, Conflict, Invalid, NotFound, UnknownPerson
-from hall.models import Person
 from hall.services import Decision, Hall, person_by_userid
 
 log = logging.getLogger("hall.callbacks")
@@ -72,10 +70,6 @@ class CallbackContext:
     corp_id: str
     endpoint: str
     now: float
-
-    def person(self, session: Session, userid: str) -> Person | None:
-        """The person a WeCom userid names (WeCom userids are case-insensitive)."""
-        return person_by_userid(session, userid)
 
 
 Handler = Callable[[CallbackContext, Event], str | None]
@@ -141,7 +135,7 @@ def on_card_click(ctx: CallbackContext, event: Event) -> str | None:
 
 def _command_reply(ctx: CallbackContext, userid: str, command: commands.Command) -> str:
     with ctx.db.reader() as session:
-        person = ctx.person(session, userid)
+        person = person_by_userid(session, userid)
         if person is None:
             content = commands.UNKNOWN_PERSON
         else:
