@@ -8,9 +8,10 @@ the information center, so an application is never silently stuck.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import select
@@ -47,12 +48,14 @@ def _active(people: Iterable[Person | None]) -> list[Person]:
     return result
 
 
-def _ancestors(dept: Department | None) -> list[Department]:
-    chain: list[Department] = []
-    while dept is not None and len(chain) < MAX_DEPTH and dept not in chain:
-        chain.append(dept)
+def _ancestors(dept: Department | None) -> Iterator[Department]:
+    """`dept` and the departments above it, nearest first. Each parent is a query, so the
+    chain is loaded only as far as the caller walks it."""
+    seen: list[Department] = []
+    while dept is not None and len(seen) < MAX_DEPTH and dept not in seen:
+        seen.append(dept)
+        yield dept
         dept = dept.parent
-    return chain
 
 
 def role_holders(session: Session, role: RoleCode | str, dept_id: int | None) -> list[Person]:
@@ -112,7 +115,7 @@ def resolve_rule(
                 return people
         return []
     if kind == RuleType.DEPT_HEAD:
-        chain = _ancestors(applicant.department)
+        chain = list(islice(_ancestors(applicant.department), rule.levels))
         if len(chain) < rule.levels:
             return []
         return role_holders(session, RoleCode.DEPT_HEAD, chain[rule.levels - 1].id)
