@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hall.clock import utcnow
 from hall.definitions import ProcessSpec, dump_spec, parse_spec
@@ -80,7 +81,14 @@ def version_spec(version: ProcessVersion) -> ProcessSpec:
 
 
 def get_process(session: Session, key: str) -> ProcessDefinition:
-    process = session.scalar(select(ProcessDefinition).where(ProcessDefinition.key == key))
+    process = session.scalar(
+        select(ProcessDefinition)
+        .options(joinedload(ProcessDefinition.current_version))
+        .where(ProcessDefinition.key == key)
+    )
     if process is None or process.current_version is None:
         raise NotFound("no such process")
+    # The version's way back to its process, filled in: the session holds clean objects
+    # only weakly, so without this `version.process` could cost a second query.
+    set_committed_value(process.current_version, "process", process)
     return process
