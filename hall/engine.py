@@ -89,7 +89,7 @@ class Flow:
         self.session.add(
             ActionLog(
                 application=self.app,
-                task_id=task.id if task is not None else None,
+                task=task,
                 actor_id=actor_id,
                 action=action,
                 step_index=step_index,
@@ -109,14 +109,10 @@ class Flow:
         payload.setdefault("serial", self.app.serial)
         payload.setdefault("title", self.app.title)
         payload.setdefault("process", self.spec.name)
-        row = emit(
-            self.session,
-            kind,
-            recipient_id=recipient_id,
-            application_id=self.app.id,
-            task_id=task.id if task is not None else None,
-            **payload,
-        )
+        row = emit(self.session, kind, recipient_id=recipient_id, **payload)
+        # By reference: a new application or task has no id before the flush.
+        row.application = self.app
+        row.task = task
         row.created_at = self.now
 
     def fire_app(
@@ -295,22 +291,26 @@ class Flow:
         waiting: bool = False,
         parent: Task | None = None,
     ) -> Task:
+        # The task is inserted by the unit of work's one flush at commit, so what the flow
+        # reads back before then (status, ids of existing rows) is set here, not by defaults.
         task = Task(
             application=self.app,
+            application_id=self.app.id,
             step_index=index,
             step_key=self.step(index).key,
             round=round_,
             seq=seq,
             assignee=entry.person,
+            assignee_id=entry.person.id,
             origin=origin,
             parent=parent,
             flagged=flagged,
+            _status=TaskStatus.PENDING,
             created_at=self.now,
         )
         if not waiting:
             self._stamp(task)  # before the INSERT: no second UPDATE when it opens
         self.session.add(task)
-        self.session.flush()  # a new task starts PENDING (the column default)
         if waiting:
             fire(task, "block")
         detail: dict[str, Any] = {"assignee": entry.person.userid, "origin": origin.value}
@@ -385,7 +385,7 @@ class Flow:
             if any(t.status == TaskStatus.PENDING for t in open_):
                 return False
             queued = [t for t in open_ if t.origin in ROOT_ORIGINS]
-            nxt = min(queued or open_, key=lambda t: (t.seq, t.id))
+            nxt = min(queued or open_, key=lambda t: (t.seq, t.id is None, t.id or 0))
             self.open(nxt, auto=bool(queued))
 
     def step_passed(self, index: int) -> None:
@@ -401,10 +401,14 @@ class Flow:
         """Add followers (not the applicant, not twice); return the people newly added."""
         if not people:
             return []
-        known = set(
-            self.session.scalars(
-                select(Follower.person_id).where(Follower.application_id == self.app.id)
+        known = (
+            set(
+                self.session.scalars(
+                    select(Follower.person_id).where(Follower.application_id == self.app.id)
+                )
             )
+            if self.app.id is not None
+            else set()  # a new application (submit, not flushed yet) has none
         )
         added = []
         for who in people:
@@ -412,9 +416,7 @@ class Flow:
                 continue
             known.add(who.id)
             self.session.add(
-                Follower(
-                    application_id=self.app.id, person_id=who.id, reason=reason, created_at=self.now
-                )
+                Follower(application=self.app, person_id=who.id, reason=reason, created_at=self.now)
             )
             added.append(who)
         return added

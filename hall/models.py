@@ -477,8 +477,9 @@ class ActionLog(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     actor: Mapped[Person | None] = relationship()
-    # Lets a new application and its first entries go out in one flush, in FK order.
+    # Lets a new application, its tasks and their entries go out in one flush, in FK order.
     application: Mapped[Application] = relationship()
+    task: Mapped[Task | None] = relationship()
 
 
 class Follower(Base):
@@ -495,6 +496,8 @@ class Follower(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     reason: Mapped[str] = mapped_column(String(20))  # cc, consent, ...
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    application: Mapped[Application] = relationship()
 
 
 class IdempotencyRecord(Base):
@@ -556,6 +559,11 @@ class Outbox(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     relayed_at: Mapped[datetime | None]
+
+    # The engine links rows by reference: a new application or task has no id until the
+    # unit of work's flush, which then writes them all in foreign-key order.
+    application: Mapped[Application | None] = relationship()
+    task: Mapped[Task | None] = relationship()
 
 
 class DeliveryStatus(enum.StrEnum):

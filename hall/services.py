@@ -170,11 +170,9 @@ def display_value(spec: FormField, value: Any) -> str:
 
 
 def render_title(spec: ProcessSpec, applicant: Person, form: Mapping[str, Any]) -> str:
-    values = {
-        "applicant": applicant.name,
-        "process": spec.name,
-        "department": applicant.department.name if applicant.department else "",
-    }
+    values = {"applicant": applicant.name, "process": spec.name}
+    if "{department}" in spec.title_template:  # a query: only when the title shows it
+        values["department"] = applicant.department.name if applicant.department else ""
     for field in spec.form:
         if field.type != FieldType.ATTACHMENT:
             values[field.key] = display_value(field, form.get(field.key))
@@ -299,7 +297,12 @@ class Hall:
         if not isinstance(form, Mapping):
             raise Invalid("表单格式不正确", fields={"_form": "表单格式不正确"})
         refs = SessionReferences(session, actor.id, application_id)
-        data = form if partial else prefill(spec.form, form, applicant_profile(actor))
+        if partial:
+            data = form
+        else:
+            # The profile reads the applicant's department: only when a field asks for it.
+            asks = any(field.prefill for field in spec.form)
+            data = prefill(spec.form, form, applicant_profile(actor) if asks else {})
         check = validate_form(spec.form, data, refs, partial=partial)
         if not check.ok:
             raise Invalid("表单填写有误", fields=check.errors)
@@ -436,6 +439,7 @@ class Hall:
             flow = self._flow(session, app)
             flow.fire_app("submit", "submit", actor_id=actor.id)
             flow.start(0)
+            session.flush()  # the one flush: application, tasks, log, outbox; and its id
             return self._result(app, "已提交")
 
         return self._run(guard, work)
