@@ -439,7 +439,7 @@ class Hall:
             flow = self._flow(session, app)
             flow.fire_app("submit", "submit", actor_id=actor.id)
             flow.start(0)
-            session.flush()  # the one flush: application, tasks, log, outbox; and its id
+            session.flush()  # what the flow wrote goes out in one go; the result needs the id
             return self._result(app, "已提交")
 
         return self._run(guard, work)
