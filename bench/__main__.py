@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-from bench import core
+from bench import core, machine
 
 SUITES = {
     # name: (module, what it measures)
@@ -51,6 +51,7 @@ def main() -> int:
         parser.error(f"unknown suite(s): {', '.join(unknown)}")
     # Every suite that reads the big data set needs it generated first.
     core.prepare(args.database_url, args.applications, rebuild=args.rebuild).dispose()
+    print(f"machine before: {machine.describe()}", flush=True)
     for name in chosen:
         module, what = SUITES[name]
         print(f"\n== {name}: {what}", flush=True)
@@ -60,6 +61,7 @@ def main() -> int:
             )
         else:
             importlib.import_module(module).run(args.database_url)
+    print(f"\nmachine after: {machine.describe()}")
     return 0
 
 

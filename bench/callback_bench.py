@@ -56,6 +56,7 @@ import redis
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
+from bench import machine
 from callbacks.dedupe import Deduper, digest
 from callbacks.envelope import MAX_BODY, Rejected, child_text, open_envelope, parse_xml
 from callbacks.service import APP
@@ -724,11 +725,6 @@ def describe(result: Result, *, with_db: bool) -> str:
     )
 
 
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} CPUs)"
-
-
 def _phases(
     server: Server, meter: CpuMeter, groups: list[tuple[str, list[bytes], int, float | None, float]]
 ) -> list[Phase]:
@@ -851,7 +847,7 @@ def run(database_url: str) -> None:
         )
         print(
             f"  {len(clicks):,} pending tasks of {len({c.userid for c in clicks})} reviewers"
-            f" ready, one approve click each; load average before: {_load()}",
+            f" ready, one approve click each; load average before: {machine.load()}",
             flush=True,
         )
         with tempfile.TemporaryDirectory(prefix="hall-callback-bench-") as tmp:
@@ -899,7 +895,7 @@ def run(database_url: str) -> None:
             f"        p99 at {real_half.rate:.1f}/s (half the measured capacity):"
             f" {real_half.p99:.1f} ms, {real_half.phase.failed} failed or dropped"
         )
-        print(f"  load average after: {_load()}")
+        print(f"  load average after: {machine.load()}")
     finally:
         engine.dispose()
 
