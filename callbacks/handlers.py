@@ -37,6 +37,7 @@ from cards import (
     DONE_NAMES,
     MENU_PENDING,
     MENU_PROGRESS,
+    NO_TARGET,
     CardAction,
     LinkBuilder,
     ParsedKey,
@@ -91,7 +92,7 @@ def _decision(parsed: ParsedKey, event: CardClick) -> Decision | None:
     if parsed.action == CardAction.RETURN:
         return Decision(action="return", return_to="applicant")
     chosen = event.selected.get(transfer_question_key(parsed.task_id), ())
-    if len(chosen) != 1 or not chosen[0]:
+    if len(chosen) != 1 or not chosen[0] or chosen[0] == NO_TARGET:
         return None
     return Decision(action="transfer", target_userid=chosen[0])
 

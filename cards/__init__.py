@@ -2,6 +2,7 @@
 
 from cards.keys import (
     DONE_NAMES,
+    NO_TARGET,
     TRANSFER_QUESTION,
     CardAction,
     ParsedKey,
@@ -32,6 +33,7 @@ __all__ = [
     "DONE_NAMES",
     "MENU_PENDING",
     "MENU_PROGRESS",
+    "NO_TARGET",
     "TRANSFER_QUESTION",
     "Candidate",
     "CardAction",

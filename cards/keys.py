@@ -2,7 +2,7 @@
 
 A key encodes the action and the hall's task id ("approve:123"); the callback reads it back
 with `parse_key`. The transfer dropdown's question key is "transfer_to:123" and its option
-ids are userids.
+ids are userids, after a first "please choose" option (`NO_TARGET`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ class CardAction(enum.StrEnum):
 
 
 TRANSFER_QUESTION = "transfer_to"
+# The transfer dropdown's first option, selected when the card arrives: WeCom preselects
+# the first option of a dropdown, and a reviewer who taps 转交 without choosing must not
+# hand the task to whoever happens to be listed first. A WeCom userid starts with a letter
+# or digit, so this id is never a person's.
+NO_TARGET = "_choose"
 
 
 class ReplaceName(enum.StrEnum):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cards import limits
-from cards.keys import CardAction, ReplaceName, action_key, transfer_question_key
+from cards.keys import NO_TARGET, CardAction, ReplaceName, action_key, transfer_question_key
 from cards.limits import cut
 
 SOURCE = "网上办事大厅"
@@ -139,11 +139,15 @@ def _transfer_selection(view: ReviewView) -> dict[str, Any] | None:
     unique: dict[str, Candidate] = {}
     for c in candidates:
         unique.setdefault(c.userid, c)
-    options = limits.first(list(unique.values()), limits.OPTIONS)
+    options = limits.first(list(unique.values()), limits.OPTIONS - 1)  # after NO_TARGET
     return {
         "question_key": transfer_question_key(view.task_id),
         "title": cut("转交给", limits.SELECTION_TITLE),
-        "option_list": [{"id": c.userid, "text": cut(c.name, limits.OPTION_TEXT)} for c in options],
+        "selected_id": NO_TARGET,
+        "option_list": [
+            {"id": NO_TARGET, "text": cut("请选择", limits.OPTION_TEXT)},
+            *({"id": c.userid, "text": cut(c.name, limits.OPTION_TEXT)} for c in options),
+        ],
     }
 
 

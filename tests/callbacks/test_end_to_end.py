@@ -16,6 +16,7 @@ from sqlalchemy import select
 from werkzeug.serving import BaseWSGIServer, make_server
 
 import wework.sandbox
+from cards import NO_TARGET
 from config import Settings, load_settings
 from hall import jobs
 from hall.channels import ChannelRegistry, InAppChannel
@@ -114,7 +115,10 @@ def test_submit_card_click_approved_result_card(served: Served) -> None:
         f"reject:{_task(db, app_id).id}",
         f"return:{_task(db, app_id).id}",
     ]
-    assert card["button_selection"]["option_list"] == [{"id": colleague.userid, "text": "王老师"}]
+    assert card["button_selection"]["option_list"] == [
+        {"id": NO_TARGET, "text": "请选择"},
+        {"id": colleague.userid, "text": "王老师"},
+    ]
     task = _task(db, app_id)
     assert task.card_task_id == message["task_id"]
     assert task.card_response_code == message["response_code"]

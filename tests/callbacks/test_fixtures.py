@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from callbacks.commands import HELP
 from callbacks.contacts import BATCH_JOBS_KEY, CHANGES_KEY
 from callbacks.handlers import CHOOSE_TARGET, UNKNOWN_COUNTER
+from cards import NO_TARGET
 from hall.models import Application, Outbox, Task
 from hall.outbox import Kind
 from hall.states import AppStatus, TaskStatus
@@ -99,6 +100,19 @@ def test_template_card_event__transfer(wecom, session, school):
     new = pending_task(session, app_id)
     assert new.assignee_id == school.colleague.id
     assert session.get(Application, app_id).status == AppStatus.PENDING
+
+
+def test_transfer_with_the_preselected_please_choose_option_transfers_nobody(
+    wecom, session, school
+):
+    # WeCom preselects the dropdown's first option, which is 请选择, not a person.
+    app_id, task, response = _click(
+        wecom, session, school, "template_card_event__transfer", target=NO_TARGET
+    )
+    reply = wecom.open_reply(response)
+    assert (reply.msg_type, reply.fields["Content"]) == ("text", CHOOSE_TARGET)
+    assert session.get(Task, task.id).status == TaskStatus.PENDING
+    assert _results(session, app_id) == []
 
 
 def test_template_card_event__transfer_without_choice(wecom, session, school):

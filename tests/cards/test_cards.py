@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cards import (
+    NO_TARGET,
     Candidate,
     CardAction,
     CardLimitError,
@@ -113,7 +114,11 @@ def test_review_card_transfer_dropdown_has_at_most_ten_unique_options():
     selection = card["button_selection"]
     assert selection["question_key"] == "transfer_to:123"
     assert selection["title"] == "转交给"
-    assert [o["id"] for o in selection["option_list"]] == [f"u{i:02d}" for i in range(10)]
+    # WeCom preselects an option: 请选择, so tapping 转交 untouched transfers to nobody.
+    assert selection["selected_id"] == NO_TARGET
+    assert selection["option_list"][0] == {"id": NO_TARGET, "text": "请选择"}
+    ids = [o["id"] for o in selection["option_list"][1:]]
+    assert ids == [f"u{i:02d}" for i in range(9)]
     assert card["button_list"][-1] == {"text": "转交", "style": 4, "key": "transfer:123"}
 
 
@@ -133,7 +138,7 @@ def test_review_card_truncates_every_visible_text():
     assert card["main_title"]["title"].endswith("…")
     assert len(card["main_title"]["desc"]) == 44
     assert card["horizontal_content_list"][0] == {"keyname": "很长的很…", "value": long[:29] + "…"}
-    assert card["button_selection"]["option_list"][0]["text"] == long[:9] + "…"
+    assert card["button_selection"]["option_list"][1]["text"] == long[:9] + "…"
 
 
 def test_review_card_shows_six_rows_and_links_the_rest():
