@@ -114,3 +114,23 @@ def test_a_wecom_member_unknown_to_the_hall_gets_no_account(
     assert landed.status_code == 403
     assert "您在网上办事大厅还没有账号" in landed.text
     assert session.scalar(select(Person).where(Person.userid == "visitor")) is None
+
+
+def test_the_sandbox_sign_in_screen_offers_the_member_whose_phone_was_open(
+    hall: Hall, people: People
+) -> None:
+    store = _wecom_simulator(hall)
+    store.create_user(
+        {"userid": "alice", "name": "王小丽", "department": [1], "mobile": "13900000001"}
+    )
+    desk = hall.browser(WECOM_UA)
+    start = desk.get(hall.url("/login/wecom?next=/api/v1/me"), allow_redirects=False)
+    before = desk.get(start.headers["Location"])
+    assert "以当前手机的成员" not in before.text  # no phone opened yet: only the list
+
+    assert desk.get(hall.url("/_sandbox/wecom/"), params={"userid": "alice"}).status_code == 200
+    screen = desk.get(start.headers["Location"])
+    assert "以当前手机的成员 王小丽（alice）打开" in screen.text
+    # A QR code is scanned by whoever picks up a phone: that screen has no default.
+    qr = start.headers["Location"].replace("/connect/oauth2/authorize", "/wwlogin/sso/login")
+    assert "以当前手机的成员" not in desk.get(qr).text

@@ -19,10 +19,12 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from config import Settings
-from wework.sandbox import phone
+from wework.sandbox import phone, rendering
 from wework.sandbox.delivery import CALLBACK_ATTEMPTS, Delivery
 from wework.sandbox.errors import ApiError
 from wework.sandbox.store import FAULT_KINDS, SandboxStore
+
+PHONE_COOKIE = "wecom_sandbox_phone"  # whose phone was looked at last
 
 
 def _settings() -> Settings:
@@ -45,11 +47,12 @@ def make_blueprint(get_store: Callable[[], SandboxStore]) -> Blueprint:
     bp = Blueprint(
         "wecom_sandbox", __name__, url_prefix="/_sandbox/wecom", template_folder="templates"
     )
+    bp.add_app_template_filter(rendering.text_message, "wecom_text")
 
     # -- the phone ------------------------------------------------------------------------
 
     @bp.get("/")
-    def index() -> str:
+    def index() -> BaseResponse:
         store = get_store()
         userid = request.args.get("userid", "")
         member = None
@@ -58,7 +61,7 @@ def make_blueprint(get_store: Callable[[], SandboxStore]) -> Blueprint:
                 member = store.get_user(userid)
             except ApiError:
                 member = None
-        return render_template(
+        page = render_template(
             "wecom_sandbox/phone.html",
             users=store.users(),
             userid=userid,
@@ -69,6 +72,14 @@ def make_blueprint(get_store: Callable[[], SandboxStore]) -> Blueprint:
             callback_url=_settings().base_url + "/wecom/callback",
             verification_url=store.verification_url(),
         )
+        response = current_app.make_response(page)
+        if member is not None:
+            # A link opened from this phone is opened by its member: the OAuth screen
+            # offers them first, as the WeCom client would sign them in silently.
+            response.set_cookie(
+                PHONE_COOKIE, str(member["userid"]), path="/_sandbox/wecom", samesite="Lax"
+            )
+        return response
 
     def _back(userid: str, error: str = "") -> BaseResponse:
         params = {"userid": userid, **({"error": error} if error else {})}
@@ -256,11 +267,19 @@ def make_blueprint(get_store: Callable[[], SandboxStore]) -> Blueprint:
             except ApiError:
                 abort(400, description="没有这个成员")
             return redirect(_with_query(redirect_uri, code=code, state=values.get("state", "")))
+        qr = request.path.endswith("/login")
+        phone_user = None
+        if not qr:  # a QR code is scanned by whoever picks up a phone: no default there
+            try:
+                phone_user = get_store().get_user(request.cookies.get(PHONE_COOKIE, ""))
+            except ApiError:
+                phone_user = None
         return render_template(
             "wecom_sandbox/authorize.html",
+            phone_user=phone_user,
             users=get_store().users(),
             fields={k: values.get(k, "") for k in ("appid", "redirect_uri", "state", "agentid")},
-            qr=request.path.endswith("/login"),
+            qr=qr,
         )
 
     return bp
