@@ -260,3 +260,16 @@ def test_handling_step_result_fields_keep_input_and_show_to_the_applicant(
     assert "办理结果" in mine
     assert "wangxl" in mine
     assert "已通过" in mine
+
+
+def test_the_menu_marks_to_do_for_the_reviewer_and_my_applications_for_the_applicant(
+    client_for, school, db, session
+):
+    app_id = submit(db, school.alice)
+    path = f"/applications/{app_id}"
+    reviewer = client_for(school.bob).get(path).get_data(as_text=True)
+    assert 'href="/tasks" aria-current="page"' in reviewer
+    assert 'href="/applications" aria-current' not in reviewer
+    applicant = client_for(school.alice).get(path).get_data(as_text=True)
+    assert 'href="/applications" aria-current="page"' in applicant
+    assert 'href="/tasks" aria-current' not in applicant

@@ -75,7 +75,16 @@ def detail_context(application_id: int) -> dict[str, Any]:
         "earlier_steps": [s for s in detail.flow if my_task and s.index < my_task.step.index],
         "idempotency_key": uuid.uuid4().hex,
         "now": clock().now(),
+        # The menu entry the page belongs to for this viewer: a reviewer opening someone's
+        # application from a card is in 待办, not in 我的申请.
+        "nav_here": _nav_entry(detail.is_applicant, my_task is not None),
     }
+
+
+def _nav_entry(is_applicant: bool, has_task: bool) -> str:
+    if is_applicant:
+        return "applications.detail"
+    return "tasks.todo" if has_task else "-"
 
 
 @bp.get("/applications/<int:application_id>")
