@@ -385,6 +385,7 @@ class Flow:
             if any(t.status == TaskStatus.PENDING for t in open_):
                 return False
             queued = [t for t in open_ if t.origin in ROOT_ORIGINS]
+            # Tasks of this action have no id before the flush: after stored ones, in order.
             nxt = min(queued or open_, key=lambda t: (t.seq, t.id is None, t.id or 0))
             self.open(nxt, auto=bool(queued))
 
