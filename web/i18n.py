@@ -63,7 +63,7 @@ CATALOGUE: dict[str, str] = {
     "分类": "Category",
     "服务对象": "Audience",
     "教职工": "Staff",
-    "学生": "Students",
+    "学生": "Student",  # a person type: the join page's choice, the catalogue's audience
     "校外人员": "Off-campus",
     "承诺时限": "Promised time",
     "{n}个工作日": "{n} working days",
