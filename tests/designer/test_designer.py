@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from hall.clock import FrozenClock
 from hall.definitions import parse_spec
-from hall.designer import Designer, change_list, describe_path, sample_form
+from hall.designer import change_list, describe_path, sample_form
 from hall.errors import Conflict, Invalid, NotFound
 from hall.models import ProcessDraft, RoleCode, RoleGrant
 from hall.services import Hall
@@ -22,18 +21,6 @@ def _fields(exc: Invalid) -> dict[str, str]:
     fields = exc.detail["fields"]
     assert isinstance(fields, dict)
     return fields
-
-
-@pytest.fixture
-def school(session):
-    s = factories.school(session)
-    session.commit()
-    return s
-
-
-@pytest.fixture
-def designer(db):
-    return Designer(db, FrozenClock(datetime(2026, 9, 1, 8, 0, tzinfo=UTC)))
 
 
 def _leave_spec(dept_code: str, key: str = "cs_leave") -> dict[str, Any]:

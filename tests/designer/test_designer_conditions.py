@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import copy
 from dataclasses import fields as dataclass_fields
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from hall.clock import FrozenClock
 from hall.conditions import ApplicantFacts
 from hall.definitions import ProcessSpec, parse_spec
 from hall.designer import (
     APPLICANT_SUBJECTS,
     OPS_BY_KIND,
-    Designer,
     Words,
     condition_problems,
     describe_path,
@@ -41,18 +38,6 @@ NESTED: dict[str, Any] = {
         },
     ]
 }
-
-
-@pytest.fixture
-def school(session):
-    s = factories.school(session)
-    session.commit()
-    return s
-
-
-@pytest.fixture
-def designer(db):
-    return Designer(db, FrozenClock(datetime(2026, 9, 1, 8, 0, tzinfo=UTC)))
 
 
 def _spec(condition: Any = None, cc: Any = None, key: str = "cs_nested") -> dict[str, Any]:
