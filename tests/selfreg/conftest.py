@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from hall.models import Department, Person, PersonKind, PersonStatus, RoleCode
+from selfreg.matching import Claim
+from selfreg.models import RegSource
 from tests import factories
 from tests.sso.conftest import make_hall
 from tests.wework.conftest import wecom
@@ -68,3 +70,9 @@ def school(session: Session) -> People:
 @pytest.fixture
 def people(session: Session) -> People:
     return school(session)
+
+
+def claim(userid: str, kind: PersonKind = PersonKind.STUDENT, **kw: object) -> Claim:
+    """What someone claims on the join page (by QR unless `source` says otherwise)."""
+    kw.setdefault("source", RegSource.QR)
+    return Claim(userid=userid, kind=kind, **kw)  # type: ignore[arg-type]

@@ -6,8 +6,8 @@ import pytest
 
 from hall.models import PersonKind
 from selfreg import matching
-from selfreg.matching import Claim, Match, Mismatch, match
-from selfreg.models import RegSource
+from selfreg.matching import Match, Mismatch, match
+from tests.selfreg.conftest import claim
 
 STAFF, STUDENT = PersonKind.STAFF, PersonKind.STUDENT
 
@@ -16,10 +16,6 @@ STAFF, STUDENT = PersonKind.STAFF, PersonKind.STUDENT
 def backend(request: pytest.FixtureRequest) -> str:
     result: str = request.param
     return result
-
-
-def claim(userid: str, kind: PersonKind = STUDENT, **kw: str) -> Claim:
-    return Claim(userid=userid, kind=kind, source=RegSource.QR, **kw)
 
 
 def test_an_active_person_of_the_chosen_type_matches(session, people):

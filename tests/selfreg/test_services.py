@@ -13,10 +13,9 @@ from hall.clock import FrozenClock
 from hall.errors import Conflict, NotFound
 from hall.models import Delivery, DeliveryStatus, Outbox, OutboxStatus, PersonKind
 from selfreg import matching, services
-from selfreg.matching import Claim
 from selfreg.models import IllegalRegistrationTransition, Registration, RegSource, RegStatus
 from tests import factories
-from tests.selfreg.conftest import school
+from tests.selfreg.conftest import claim, school
 
 STAFF, STUDENT = PersonKind.STAFF, PersonKind.STUDENT
 
@@ -25,11 +24,6 @@ STAFF, STUDENT = PersonKind.STAFF, PersonKind.STUDENT
 def backend(request: pytest.FixtureRequest) -> str:
     result: str = request.param
     return result
-
-
-def claim(userid: str, kind: PersonKind = STUDENT, **kw: object) -> Claim:
-    kw.setdefault("source", RegSource.QR)
-    return Claim(userid=userid, kind=kind, **kw)  # type: ignore[arg-type]
 
 
 def rows(session) -> list[Registration]:
