@@ -11,8 +11,8 @@ key moves through two states:
 - `release` drops the claim when the handler failed, so WeCom's next retry runs it again.
 
 A crash between claim and finish leaves the claim for at most `BUSY_TTL`; after that a retry
-runs the handler again, and the engine's idempotency key (derived from the same dedupe key)
-replays the committed decision instead of deciding twice.
+runs the handler again, and the engine, finding the task already decided by this reviewer,
+answers as the first attempt did instead of deciding twice.
 """
 
 from __future__ import annotations

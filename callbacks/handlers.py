@@ -14,7 +14,6 @@ worker to be running. The reads are one indexed page each, well inside WeCom's 5
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Callable
@@ -52,7 +51,6 @@ from hall.services import Decision, Hall, person_by_userid
 
 log = logging.getLogger("hall.callbacks")
 
-IDEMPOTENCY_PREFIX = "wecom:"
 UNKNOWN_COUNTER = "hall:wecom:callbacks:unknown"
 _COUNTER_NAME = re.compile(r"^[a-z_]{1,40}$")
 CHOOSE_TARGET = "请先在「转交给」中选择转交对象，再点击「转交」。"
@@ -74,11 +72,6 @@ class CallbackContext:
 
 
 Handler = Callable[[CallbackContext, Event], str | None]
-
-
-def idempotency_key(event: Event) -> str:
-    """The engine's idempotency key for this delivery: a retry replays the first decision."""
-    return IDEMPOTENCY_PREFIX + hashlib.sha256(event.dedupe_key().encode()).hexdigest()
 
 
 # ------------------------------------------------------------------ card clicks
@@ -112,9 +105,7 @@ def on_card_click(ctx: CallbackContext, event: Event) -> str | None:
     if decision is None:
         return replies.text(event.from_user, ctx.corp_id, CHOOSE_TARGET, ctx.now)
     try:
-        ctx.hall.decide_as(
-            event.from_user, parsed.task_id, decision, idempotency_key=idempotency_key(event)
-        )
+        ctx.hall.decide_as(event.from_user, parsed.task_id, decision)
     except UnknownPerson:
         log.warning("card click by unknown userid %r", event.from_user[:64])
         return replies.text(event.from_user, ctx.corp_id, commands.UNKNOWN_PERSON, ctx.now)

@@ -4,8 +4,8 @@
 `url_check` (GET) and `receive` (POST) and map `Rejected` to its status.
 
 Redis (the dedupe store) being unreachable is not fatal: the event is handled without
-dedupe, and a card click stays exactly-once through the engine's idempotency record in the
-database (see `receive`); tests/callbacks/test_faults.py runs a click with Redis down.
+dedupe, and a card click stays exactly-once through the task's own state in the database
+(see `receive`); tests/callbacks/test_faults.py runs a click with Redis down.
 """
 
 from __future__ import annotations
@@ -104,10 +104,11 @@ class CallbackService:
         except redis.RedisError as exc:
             # Redis is down. Handle the event anyway rather than answer 500 and lose the
             # click after WeCom's 3 attempts: a card click stays exactly-once without Redis,
-            # because the engine keeps its idempotency record (keyed by this same dedupe key,
-            # `handlers.idempotency_key`) in the database, so a retry, even a concurrent
-            # one, replays the committed decision. Handlers that need Redis themselves
-            # (contact events) fail before doing anything, and WeCom retries them.
+            # because the engine decides under the application's row lock and a retry, even
+            # a concurrent one, then finds the task already decided by this reviewer and
+            # answers as the first delivery did (`Hall.decide_as`). Handlers that need
+            # Redis themselves (contact events) fail before doing anything, and WeCom
+            # retries them.
             log.warning("dedupe unavailable, handling %s without it: %s", event.type, exc)
             claim = None
         if claim is not None and claim.state is ClaimState.BUSY:

@@ -13,7 +13,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -85,7 +85,7 @@ class ActionResult:
     task_id: int | None = None
     task_status: str | None = None
     message: str = ""  # short zh_CN text, e.g. "已同意", "已驳回", "已退回", "已提交"
-    replayed: bool = False  # answered from an idempotency record
+    replayed: bool = False  # answered from an idempotency record (a card click: the task)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -616,25 +616,26 @@ class Hall:
             ),
         )
 
-    def decide_as(
-        self, userid: str, task_id: int, decision: Decision, *, idempotency_key: str | None = None
-    ) -> ActionResult:
+    def decide_as(self, userid: str, task_id: int, decision: Decision) -> ActionResult:
         """A decision from the task's WeCom card, by the WeCom userid that clicked.
 
         The userid is mapped to the person inside the decision's own transaction: a card
         click is the hall's busiest write, and a separate read for the mapping would cost
         it a second connection and round trip. Raises `UnknownPerson` for a userid that
-        names no active person."""
-        guard = _Idempotency(0, idempotency_key, "decide", [task_id, asdict(decision)])
+        names no active person.
+
+        No idempotency record is written: a retry of the same click (WeCom delivers a
+        callback up to 3 times) finds the task already decided by this reviewer in the
+        way the click asks, and answers as the first delivery did (`_card_replay`). The
+        record would be one more INSERT on every click for what the task already says."""
 
         def work(session: Session) -> ActionResult:
             actor = person_by_userid(session, userid)
             if actor is None or actor.status != PersonStatus.ACTIVE:
                 raise UnknownPerson("用户不存在")
-            guard.actor_id = actor.id  # before any replay or remember
-            return self._decide(session, actor, task_id, decision, guard=guard, via_card=True)
+            return self._decide(session, actor, task_id, decision, guard=None, via_card=True)
 
-        return self._run(guard, work)
+        return self._run(None, work)
 
     def _decide(
         self,
@@ -643,7 +644,7 @@ class Hall:
         task_id: int,
         decision: Decision,
         *,
-        guard: _Idempotency,
+        guard: _Idempotency | None,
         via_card: bool,
     ) -> ActionResult:
         try:
@@ -660,7 +661,10 @@ class Hall:
         if not (mine and open_ and app.status == AppStatus.PENDING):
             # Only a task that can no longer be decided may have been decided by this very
             # request before (a retry): look for its answer only then, not on every decision.
-            replayed = guard.replay(session)
+            if guard is not None:
+                replayed = guard.replay(session)
+            else:
+                replayed = self._card_replay(app, task, actor, decision) if mine else None
             if replayed is not None:
                 return replayed
             if task is None or not mine:
@@ -680,6 +684,16 @@ class Hall:
                 label=message,
             )
         return self._result(app, message, task)
+
+    @staticmethod
+    def _card_replay(
+        app: Application, task: Task | None, actor: Person, decision: Decision
+    ) -> ActionResult | None:
+        """The answer to a repeated card click: the task shows this reviewer already made it."""
+        status, message = _DECIDED_AS.get(decision.action, (None, ""))
+        if task is None or task.acted_by_id != actor.id or task.status != status:
+            return None
+        return replace(Hall._result(app, message, task), replayed=True)
 
     def _apply(
         self, session: Session, flow: Flow, task: Task, actor: Person, decision: Decision
@@ -743,6 +757,15 @@ class Hall:
                 problem or "请选择人员", fields={"target_userid": problem or "请选择人员"}
             )
         return target
+
+
+# What a task looks like once its reviewer has made each decision a card can carry.
+_DECIDED_AS = {
+    "approve": (TaskStatus.APPROVED, "已同意"),
+    "reject": (TaskStatus.REJECTED, "已驳回"),
+    "return": (TaskStatus.RETURNED, "已退回"),
+    "transfer": (TaskStatus.TRANSFERRED, "已转交"),
+}
 
 
 def _check_comment(comment: str | None) -> None:

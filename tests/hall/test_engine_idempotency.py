@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +64,30 @@ def test_a_retried_decision_is_replayed(hall, session, school, any_of):
     after_first = factories.snapshot(session)
     again = hall.decide(school.dean.id, task.id, APPROVE, idempotency_key="card-1-approve")
     assert again == ActionResult(**{**first.to_dict(), "replayed": True})
+    assert factories.snapshot(session) == after_first
+    assert len(factories.logs_of(session, app.application_id, "approve")) == 1
+
+
+def test_a_repeated_card_click_is_answered_from_the_task_without_a_record(
+    hall, session, school, any_of
+):
+    app = hall.submit(school.teacher.id, any_of, {"reason": "x"})
+    task = pending(session, app.application_id, school.dean)
+    other = pending(session, app.application_id, school.deputy)
+    first = hall.decide_as(school.dean.userid, task.id, Decision("approve"))
+    assert (first.message, first.replayed) == ("已同意", False)
+    after_first = factories.snapshot(session)
+    again = hall.decide_as(school.dean.userid, task.id, Decision("approve"))  # WeCom's retry
+    assert again == replace(first, replayed=True)
+    assert factories.snapshot(session) == after_first
+    assert records(session) == 0
+    # The same reviewer asking for another decision, and the any-of loser, are refused.
+    with pytest.raises(AlreadyDecided):
+        hall.decide_as(school.dean.userid, task.id, Decision("reject"))
+    with pytest.raises(AlreadyDecided):
+        hall.decide_as(school.deputy.userid, other.id, Decision("approve"))
+    with pytest.raises(NotFound):  # a task that was never theirs
+        hall.decide_as(school.deputy.userid, task.id, Decision("approve"))
     assert factories.snapshot(session) == after_first
     assert len(factories.logs_of(session, app.application_id, "approve")) == 1
 

@@ -28,9 +28,10 @@ DATA = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
 SUBMIT_BUDGET = {"postgresql": 12, "sqlite": 13}
 # A click that opens the next step: the clicker, the locked application and its tasks, the
 # next approvers (the applicant's department, its deputy secretaries, their delegations),
-# then the writes and the idempotency record, all in one flush.
-DECIDE_NEXT_BUDGET = {"postgresql": 12, "sqlite": 14}
-DECIDE_LAST_BUDGET = {"postgresql": 8, "sqlite": 10}
+# then the writes, all in one flush (a card click writes no idempotency record: a retry
+# finds the task already decided, see `Hall.decide_as`).
+DECIDE_NEXT_BUDGET = {"postgresql": 11, "sqlite": 13}
+DECIDE_LAST_BUDGET = {"postgresql": 7, "sqlite": 9}
 
 
 @contextmanager
@@ -80,17 +81,13 @@ def test_submit_and_card_decisions_stay_within_their_statement_budgets(
 
     [task_id] = todo(db, school.counsellor.id)
     with counted(db) as first:
-        moved = hall.decide_as(
-            school.counsellor.userid, task_id, Decision(action="approve"), idempotency_key="c1"
-        )
+        moved = hall.decide_as(school.counsellor.userid, task_id, Decision(action="approve"))
     assert moved.status == AppStatus.PENDING.value
     assert len(first) <= DECIDE_NEXT_BUDGET[backend], "\n".join(first)
 
     [task_id] = todo(db, school.deputy.id)  # the next step reached the deputy secretary
     with counted(db) as last:
-        done = hall.decide_as(
-            school.deputy.userid, task_id, Decision(action="approve"), idempotency_key="d1"
-        )
+        done = hall.decide_as(school.deputy.userid, task_id, Decision(action="approve"))
     assert done.status == AppStatus.APPROVED.value
     assert len(last) <= DECIDE_LAST_BUDGET[backend], "\n".join(last)
 
