@@ -105,7 +105,7 @@ def on_card_click(ctx: CallbackContext, event: Event) -> str | None:
     if decision is None:
         return replies.text(event.from_user, ctx.corp_id, CHOOSE_TARGET, ctx.now)
     try:
-        ctx.hall.decide_as(event.from_user, parsed.task_id, decision)
+        result = ctx.hall.decide_as(event.from_user, parsed.task_id, decision)
     except UnknownPerson:
         log.warning("card click by unknown userid %r", event.from_user[:64])
         return replies.text(event.from_user, ctx.corp_id, commands.UNKNOWN_PERSON, ctx.now)
@@ -117,7 +117,9 @@ def on_card_click(ctx: CallbackContext, event: Event) -> str | None:
     except (Conflict, Invalid) as exc:
         return replies.text(event.from_user, ctx.corp_id, exc.message, ctx.now)
     else:
-        name = DONE_NAMES[parsed.action]
+        # A handling step's 办结 reads 已办理 (the engine's own word for it), not 已同意.
+        done = result.message == ReplaceName.DONE and parsed.action == CardAction.APPROVE
+        name = ReplaceName.DONE if done else DONE_NAMES[parsed.action]
     log.info("card %s by %s on task %s: %s", parsed.action, event.from_user, parsed.task_id, name)
     return replies.update_button(event.from_user, ctx.corp_id, name, ctx.now)
 

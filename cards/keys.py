@@ -32,6 +32,7 @@ class ReplaceName(enum.StrEnum):
     """What a clicked button turns into (≤ 10 characters each)."""
 
     APPROVED = "已同意"
+    DONE = "已办理"  # 办结 on a handling step's card
     REJECTED = "已驳回"
     RETURNED = "已退回"
     TRANSFERRED = "已转交"

@@ -74,6 +74,8 @@ class ReviewView:
     rows: Sequence[Row] = ()
     allow_return: bool = True
     transfer_candidates: Sequence[Candidate] = ()  # empty: no transfer from the card
+    handling: bool = False  # a handling step (办理): the reviewer carries the request out
+    fill_in: bool = False  # the step asks for fields a card cannot collect (e.g. 处理结果)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +109,22 @@ def _rows(rows: Sequence[Row], more_url: str) -> list[dict[str, Any]]:
     return shown
 
 
-def _buttons(buttons: Sequence[tuple[str, int, str]]) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A button that opens a page (type 1) instead of calling back."""
+
+    url: str
+
+
+def _buttons(buttons: Sequence[tuple[str, int, str | Link]]) -> list[dict[str, Any]]:
     if len(buttons) > limits.BUTTONS:
         raise limits.CardLimitError(f"at most {limits.BUTTONS} buttons")
-    keys = [limits.check_key(key) for _, _, key in buttons]
+    keys = [limits.check_key(key) for _, _, key in buttons if isinstance(key, str)]
     limits.check_unique(keys)
     return [
         {"text": cut(text, limits.BUTTON_TEXT), "style": style, "key": key}
+        if isinstance(key, str)
+        else {"type": 1, "text": cut(text, limits.BUTTON_TEXT), "style": style, "url": key.url}
         for text, style, key in buttons
     ]
 
@@ -154,7 +165,11 @@ def _transfer_selection(view: ReviewView) -> dict[str, Any] | None:
 def review_card(
     view: ReviewView, *, nonce: str, reminder: Reminder | None = None
 ) -> dict[str, Any]:
-    """The reviewer's button_interaction card: 同意 / 驳回 / 退回 (and 转交 with a dropdown)."""
+    """The reviewer's button_interaction card: 同意 / 驳回 / 退回 (and 转交 with a dropdown).
+
+    A handling step's first button reads 办结; when the step asks for fields (处理结果, a
+    certificate number, ...), which a card cannot collect, it is a link 去办理 to the web
+    view instead, so no button on the card can only fail."""
     who = view.applicant_name
     if view.applicant_department:
         who += f"（{view.applicant_department}）"
@@ -181,8 +196,14 @@ def review_card(
         by = f"{reminder.urged_by}催办：" if reminder.urged_by else "提醒："
         waited = f"已等待{reminder.waited_hours}小时，" if reminder.waited_hours > 0 else ""
         card["sub_title_text"] = cut(f"{by}{waited}请尽快处理。", limits.SUB_TITLE)
-    buttons = [
-        ("同意", STYLE_PRIMARY, action_key(CardAction.APPROVE, view.task_id)),
+    first: str | Link = action_key(CardAction.APPROVE, view.task_id)
+    if view.fill_in:
+        first = Link(view.detail_url)
+        label = "去办理" if view.handling else "去审批"
+    else:
+        label = "办结" if view.handling else "同意"
+    buttons: list[tuple[str, int, str | Link]] = [
+        (label, STYLE_PRIMARY, first),
         ("驳回", STYLE_DANGER, action_key(CardAction.REJECT, view.task_id)),
     ]
     if view.allow_return:

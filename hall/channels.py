@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session
 
 from hall.models import Application, Comment, Notification, Outbox, Person, Task
 from hall.outbox import Kind
+from hall.processes import version_spec
+from hall.services import handling_results, result_outcome
 from hall.states import AppStatus
 
 TITLE_MAX = 200  # Notification.title's column size
@@ -188,6 +190,13 @@ def _facts(session: Session, outbox: Outbox) -> tuple[_Facts, Application | None
     return facts, app
 
 
+def result_of(app: Application, outcome: str) -> tuple[str, list[tuple[str, str]]]:
+    """The outcome people read (a handled application's reads 已办结) and what its handling
+    steps filled in, as (label, text) pairs."""
+    spec = version_spec(app.version)
+    return result_outcome(outcome, spec), handling_results(spec, app.result or {})
+
+
 def _serial_note(facts: _Facts) -> str:
     return f"（办件编号 {facts.serial}）" if facts.serial else ""
 
@@ -223,8 +232,12 @@ def _render_task_assigned(outbox: Outbox, f: _Facts, _app: Application | None) -
 
 def _render_result(outbox: Outbox, f: _Facts, app: Application | None) -> Message:
     outcome = _outcome(outbox, app)
+    results: list[tuple[str, str]] = []
+    if app is not None:
+        outcome, results = result_of(app, outcome)
     comment = (outbox.payload or {}).get("comment")
     lines = [f"办件编号 {f.serial}。" if f.serial else ""]
+    lines.extend(f"{label}：{text}。" for label, text in results)
     if isinstance(comment, str) and comment:
         lines.append(f"审批意见：{comment}")
     if outcome == "returned":

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from hall.clock import Clock, SystemClock
 from hall.db import Database
-from hall.definitions import FieldType, FormField, ProcessSpec, StepKind
+from hall.definitions import FieldType, FormField, ProcessSpec, Step, StepKind
 from hall.engine import Flow, local_date
 from hall.errors import (
     AlreadyDecided,
@@ -167,6 +167,24 @@ def display_value(spec: FormField, value: Any) -> str:
     if isinstance(value, list):
         return "、".join(str(v) for v in value)
     return str(value)
+
+
+def handling_results(spec: ProcessSpec, result: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What the handling steps filled in (处理结果, a certificate number, a pickup code ...)
+    as (label, text) pairs in the flow's order: what the applicant waits to read."""
+    shown = []
+    for step in spec.flow:
+        for spec_field in step.result_fields:
+            value = result.get(spec_field.key)
+            if spec_field.type != FieldType.ATTACHMENT and value not in (None, "", [], {}):
+                shown.append((spec_field.label, display_value(spec_field, value)))
+    return shown
+
+
+def result_outcome(outcome: str, spec: ProcessSpec) -> str:
+    """An approved application of a process that handling steps carry out reads 已办结."""
+    handled = any(step.kind == StepKind.HANDLE for step in spec.flow)
+    return "handled" if outcome == AppStatus.APPROVED.value and handled else outcome
 
 
 def render_title(spec: ProcessSpec, applicant: Person, form: Mapping[str, Any]) -> str:
@@ -693,6 +711,8 @@ class Hall:
         status, message = _DECIDED_AS.get(decision.action, (None, ""))
         if task is None or task.acted_by_id != actor.id or task.status != status:
             return None
+        if decision.action == "approve":
+            message = _approved_label(version_spec(app.version).flow[task.step_index])
         return replace(Hall._result(app, message, task), replayed=True)
 
     def _apply(
@@ -705,7 +725,7 @@ class Hall:
         if decision.action == "approve":
             flow.approve(task, actor.id, decision.comment, decision.result)
             flow.after_pass(task)
-            return "已办理" if step.kind == StepKind.HANDLE else "已同意"
+            return _approved_label(step)
         if decision.action == "reject":
             flow.reject(task, actor.id, decision.comment)
             return "已驳回"
@@ -757,6 +777,10 @@ class Hall:
                 problem or "请选择人员", fields={"target_userid": problem or "请选择人员"}
             )
         return target
+
+
+def _approved_label(step: Step) -> str:
+    return "已办理" if step.kind == StepKind.HANDLE else "已同意"
 
 
 # What a task looks like once its reviewer has made each decision a card can carry.

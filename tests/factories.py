@@ -126,6 +126,22 @@ def simple_spec(dept_code: str, **overrides: Any) -> dict[str, Any]:
     return spec
 
 
+def handling_step(userid: str, *result_fields: dict[str, Any]) -> dict[str, Any]:
+    """A handling step (技术员处理) carried out by one person, who fills `result_fields`."""
+    return {
+        "key": "fix",
+        "name": "技术员处理",
+        "kind": "handle",
+        "approver": {"type": "persons", "userids": [userid]},
+        "result_fields": list(result_fields),
+    }
+
+
+def resolution_field(*, required: bool = True) -> dict[str, Any]:
+    """处理结果: the text a handling step's handler writes for the applicant."""
+    return {"key": "resolution", "label": "处理结果", "type": "text", "required": required}
+
+
 def delegation(
     session: Session,
     delegator: Person,

@@ -232,6 +232,7 @@ CATALOGUE: dict[str, str] = {
     "更多操作": "More actions",
     "确定": "Confirm",
     "办理结果字段": "Result fields",
+    "办理操作": "Handling",
     # tasks
     "批量同意": "Approve selected",
     "选择": "Select",

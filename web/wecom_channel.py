@@ -2,7 +2,8 @@
 
 | outbox kind          | what the recipient gets                                          |
 |----------------------|------------------------------------------------------------------|
-| `task_assigned`      | the reviewer's button card (同意 / 驳回 / 退回, 转交 when allowed)  |
+| `task_assigned`      | the reviewer's button card (同意 / 驳回 / 退回, 转交 when allowed;  |
+|                      | a handling step: 办结, or a 去办理 link when it asks for fields)  |
 | `urge`               | a fresh reviewer card marked 【催办】 (the old one may be buried)   |
 | `task_cancelled`     | the reviewer's card turns into "已由他人处理" / "申请人已撤回"       |
 |                      | (`update_template_card`); a notice card when the code is spent   |
@@ -40,9 +41,9 @@ from cards import (
     review_card,
 )
 from config import Settings
-from hall.channels import Deferred, PermanentError
+from hall.channels import Deferred, PermanentError, result_of
 from hall.clock import Clock, SystemClock
-from hall.definitions import FieldType, ProcessSpec
+from hall.definitions import FieldType, ProcessSpec, StepKind
 from hall.models import Application, Outbox, Person, PersonKind, PersonStatus, Task
 from hall.outbox import Kind
 from hall.processes import version_spec
@@ -114,8 +115,14 @@ class WeComCardChannel:
         elif outbox.kind == Kind.TASK_DECIDED:
             self._decided(recipient, app, task, str(payload.get("label") or ""))
         elif outbox.kind == Kind.APPLICATION_RESULT:
-            view = self._notice_view(app, comment=str(payload.get("comment") or ""))
-            outcome = str(payload.get("outcome") or "handled")
+            # What handling steps filled in (处理结果, a pickup code ...) is what the
+            # applicant waits for: it goes on the card, which then reads 已办结.
+            outcome, results = result_of(app, str(payload.get("outcome") or "handled"))
+            view = self._notice_view(
+                app,
+                comment=str(payload.get("comment") or ""),
+                rows=[Row(label, text) for label, text in results],
+            )
             self._send(recipient, result_card(view, outcome=outcome))
         else:
             view = self._notice_view(app, comment=str(payload.get("comment") or ""))
@@ -149,6 +156,8 @@ class WeComCardChannel:
             rows=key_rows(spec, app.form),
             allow_return=step.allow_return,
             transfer_candidates=candidates,
+            handling=step.kind == StepKind.HANDLE,
+            fill_in=any(f.required for f in step.result_fields),
         )
         reminder = None
         if outbox.kind == Kind.URGE:
@@ -222,12 +231,15 @@ class WeComCardChannel:
             raise PermanentError(f"{recipient.userid} is not a member WeCom can reach")
         return result.response_code
 
-    def _notice_view(self, app: Application, *, comment: str) -> NoticeView:
+    def _notice_view(
+        self, app: Application, *, comment: str, rows: list[Row] | None = None
+    ) -> NoticeView:
         return NoticeView(
             title=app.title,
             process_name=app.version.name,
             serial=app.serial,
             detail_url=self.links.application(app.id),
+            rows=tuple(rows or ()),
             comment=comment,
         )
 

@@ -193,6 +193,74 @@ def test_any_of_step_the_other_reviewers_card_turns_handled(served: Served) -> N
         assert other.card_response_code is None  # spent on the update
 
 
+@pytest.mark.pg_only
+def test_handling_step_cards_banjie_or_link_to_the_form(served: Served) -> None:
+    """办结 decides a handling step from the card; a step asking for 处理结果 links there."""
+    db = served.db
+    with db.unit_of_work() as s:
+        dept = factories.department(s, "信息中心")
+        tech = factories.person(s, "杜技术员", dept=dept)
+        applicant = factories.person(s, "周同学", kind="student", dept=dept)
+        keys = {}
+        for required in (False, True):
+            step = factories.handling_step(
+                tech.userid, factories.resolution_field(required=required)
+            )
+            spec = factories.simple_spec(
+                dept.code, name="报修" if required else "开通", flow=[step]
+            )
+            keys[required] = factories.process(s, spec).process.key
+    for who in (tech, applicant):
+        add_member(served.store, who)
+    hall = Hall(db)
+    plain_id = hall.submit(applicant.id, keys[False], {"reason": "开通邮箱"}).application_id
+    form_id = hall.submit(applicant.id, keys[True], {"reason": "网络故障"}).application_id
+    served.drain()
+    cards = {
+        m["template_card"]["main_title"]["title"]: m for m in cards_of(served.store, tech.userid)
+    }
+
+    plain = cards["开通"]
+    task_id = _task(db, plain_id).id
+    assert plain["template_card"]["button_list"][0] == {
+        "text": "办结", "style": 1, "key": f"approve:{task_id}"
+    }  # fmt: skip
+    delivery = press_button(
+        served.store, served.settings, tech.userid, plain["task_id"], f"approve:{task_id}"
+    )
+    assert delivery.reply_fields["ReplaceName"] == "已办理"
+    assert _app_status(db, plain_id) == AppStatus.APPROVED
+
+    first = cards["报修"]["template_card"]["button_list"][0]
+    assert (first["type"], first["text"]) == (1, "去办理")
+    assert first["url"] == cards["报修"]["template_card"]["card_action"]["url"]  # via OAuth
+    assert first["url"].endswith(f"/login/wecom?next=%2Fgo%2Fapplication%2F{form_id}")
+    assert _task_status(db, _task(db, form_id).id) == TaskStatus.PENDING
+
+    # Handled in the web view with its result: the technician's card shows 已办理, and the
+    # applicant's card reads 已办结 and carries the result they were waiting for.
+    hall.decide(
+        tech.id, _task(db, form_id).id, Decision("approve", result={"resolution": "更换网线"})
+    )
+    served.drain()
+    by_title = {
+        m["template_card"]["main_title"]["desc"]: m["template_card"]
+        for m in cards_of(served.store, applicant.userid)
+    }
+    assert set(by_title) == {"周同学的开通", "周同学的报修"}
+    for card in by_title.values():
+        assert card["main_title"]["title"] == "您的申请已办结"
+    rows = by_title["周同学的报修"]["horizontal_content_list"]
+    assert {"keyname": "处理结果", "value": "更换网线"} in rows
+    assert {r["keyname"] for r in by_title["周同学的开通"]["horizontal_content_list"]} == {
+        "事项",
+        "办件编号",
+    }
+    form_card = cards["报修"]["task_id"]
+    [updated] = [m for m in cards_of(served.store, tech.userid) if m["task_id"] == form_card]
+    assert updated["replace_name"] == "已办理"
+
+
 @dataclass(frozen=True)
 class TaskRow:
     id: int

@@ -108,6 +108,20 @@ def test_review_card_without_return():
     assert [b["key"] for b in card["button_list"]] == ["approve:123", "reject:123"]
 
 
+def test_handling_step_card_reads_banjie_or_links_to_the_form_it_needs():
+    plain = review_card(_view(handling=True), nonce="n1")
+    assert plain["button_list"][0] == {"text": "办结", "style": 1, "key": "approve:123"}
+    # Fields to fill in (处理结果 ...): a card cannot collect them, so no 办结 that can only
+    # fail, but a link to the web view's form, and the other decisions as before.
+    form = review_card(_view(handling=True, fill_in=True), nonce="n1")
+    assert form["button_list"] == [
+        {"type": 1, "text": "去办理", "style": 1, "url": DETAIL},
+        {"text": "驳回", "style": 3, "key": "reject:123"},
+        {"text": "退回", "style": 2, "key": "return:123"},
+    ]
+    assert not any(b.get("key") == "approve:123" for b in form["button_list"])
+
+
 def test_review_card_transfer_dropdown_has_at_most_ten_unique_options():
     people = [Candidate(f"u{i:02d}", f"同事{i}") for i in range(14)]
     card = review_card(_view(transfer_candidates=[people[0], *people]), nonce="n1")

@@ -17,9 +17,11 @@ from hall.channels import (
     PermanentError,
     render,
 )
-from hall.models import Comment, Notification, Person
+from hall.models import Comment, Notification, Outbox, Person
 from hall.outbox import Kind, emit
+from hall.services import Decision, Hall
 from hall.states import AppStatus, fire
+from tests import factories
 from tests.hall.delivery_support import FlakyChannel, assigned, scene
 
 # ---------------------------------------------------------------------- registry
@@ -272,3 +274,28 @@ def test_payload_facts_stand_in_when_the_application_is_gone(session):
     message = render(session, row)
     assert message.title == "您的申请已通过：已删除的申请"
     assert message.body == "办件编号 X1。"
+
+
+def test_a_handled_application_reads_banjie_with_what_its_handler_filled_in(db, session):
+    dept = factories.department(session, "信息中心")
+    tech = factories.person(session, "杜技术员", dept=dept)
+    applicant = factories.person(session, "周同学", kind="student", dept=dept)
+    choice = {"key": "cause", "label": "故障原因", "type": "choice",
+              "options": [{"value": "line", "label": "线路"}]}  # fmt: skip
+    step = factories.handling_step(tech.userid, factories.resolution_field(), choice)
+    spec = factories.simple_spec(dept.code, name="报修", flow=[step])
+    key = factories.process(session, spec).process.key
+    session.commit()
+    hall = Hall(db)
+    app_id = hall.submit(applicant.id, key, {"reason": "断网"}).application_id
+    [task] = factories.tasks_of(session, app_id)
+    result = {"resolution": "更换网线", "cause": "line"}
+    hall.decide(tech.id, task.id, Decision("approve", result=result))
+    row = session.scalars(
+        select(Outbox).where(
+            Outbox.application_id == app_id, Outbox.kind == Kind.APPLICATION_RESULT
+        )
+    ).one()
+    message = render(session, row)
+    assert message.title == "您的申请已办结：周同学的报修"
+    assert "处理结果：更换网线。故障原因：线路。" in message.body
