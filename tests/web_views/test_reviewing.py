@@ -3,6 +3,7 @@ of exactly the selected tasks, delegation while away."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -238,6 +239,8 @@ def test_handling_step_result_fields_keep_input_and_show_to_the_applicant(
     bob = client_for(school.bob)
     form = text(bob.get(f"/applications/{app_id}"))
     assert 'name="result.mailbox"' in form
+    assert "办理操作 · 开通邮箱" in form
+    assert 'value="approve">办结</button>' in form  # not 同意: the step is carried out
     refused = post(
         bob,
         f"/tasks/{task.id}/decide",
@@ -260,6 +263,7 @@ def test_handling_step_result_fields_keep_input_and_show_to_the_applicant(
     assert "办理结果" in mine
     assert "wangxl" in mine
     assert "已通过" in mine
+    assert re.search(r"<strong>\S+</strong>\s*办结 · 开通邮箱", mine)
 
 
 def test_the_menu_marks_to_do_for_the_reviewer_and_my_applications_for_the_applicant(

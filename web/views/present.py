@@ -16,6 +16,7 @@ ACTION_LABELS: dict[str, str] = {
     "submit": "提交了申请",
     "resubmit": "重新提交了申请",
     "approve": "同意",
+    "handled": "办结",  # `approve` on a handling step, as `timeline` shows it
     "reject": "驳回",
     "return": "退回",
     "transfer": "转交",
@@ -30,6 +31,8 @@ ACTION_LABELS: dict[str, str] = {
     "rejected": "已驳回",
     "returned": "退回修改",
 }
+
+HANDLED = "handled"
 
 KIND_LABELS = {"approval": "审批", "notify": "报备", "handle": "办理环节", "consent": "确认"}
 
@@ -104,8 +107,16 @@ def flow_view(detail: ApplicationDetail) -> list[StepView]:
 
 
 def timeline(detail: ApplicationDetail) -> list[TimelineEntry]:
-    """The entries people read: who did what, when, with their comment."""
-    return [e for e in detail.timeline if e.action in ACTION_LABELS]
+    """The entries people read: who did what, when, with their comment. Passing a handling
+    step reads 办结 rather than 同意."""
+    handling = {s.index for s in detail.flow if s.kind == "handle"}
+    return [
+        e.model_copy(update={"action": HANDLED})
+        if e.action == "approve" and e.step is not None and e.step.index in handling
+        else e
+        for e in detail.timeline
+        if e.action in ACTION_LABELS
+    ]
 
 
 def action_label(action: str) -> str:
