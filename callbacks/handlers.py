@@ -55,6 +55,7 @@ UNKNOWN_COUNTER = "hall:wecom:callbacks:unknown"
 _COUNTER_NAME = re.compile(r"^[a-z_]{1,40}$")
 CHOOSE_TARGET = "请先在「转交给」中选择转交对象，再点击「转交」。"
 STALE_CARD = "该待办不存在或已不由您处理。"
+_LABELS = frozenset(name.value for name in ReplaceName)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +118,10 @@ def on_card_click(ctx: CallbackContext, event: Event) -> str | None:
     except (Conflict, Invalid) as exc:
         return replies.text(event.from_user, ctx.corp_id, exc.message, ctx.now)
     else:
-        # A handling step's 办结 reads 已办理 (the engine's own word for it), not 已同意.
-        done = result.message == ReplaceName.DONE and parsed.action == CardAction.APPROVE
-        name = ReplaceName.DONE if done else DONE_NAMES[parsed.action]
+        # The engine's own word when it is a label (a handling step's 办结 reads 已办理, a
+        # consent's 不同意 已拒绝), else the button's usual one.
+        known = result.message in _LABELS
+        name = ReplaceName(result.message) if known else DONE_NAMES[parsed.action]
     log.info("card %s by %s on task %s: %s", parsed.action, event.from_user, parsed.task_id, name)
     return replies.update_button(event.from_user, ctx.corp_id, name, ctx.now)
 

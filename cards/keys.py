@@ -33,6 +33,7 @@ class ReplaceName(enum.StrEnum):
 
     APPROVED = "已同意"
     DONE = "已办理"  # 办结 on a handling step's card
+    DECLINED = "已拒绝"  # 不同意 on a consent's card
     REJECTED = "已驳回"
     RETURNED = "已退回"
     TRANSFERRED = "已转交"

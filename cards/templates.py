@@ -74,7 +74,9 @@ class ReviewView:
     rows: Sequence[Row] = ()
     allow_return: bool = True
     transfer_candidates: Sequence[Candidate] = ()  # empty: no transfer from the card
-    handling: bool = False  # a handling step (办理): the reviewer carries the request out
+    # The step's kind: approval; handle (办理: the reviewer carries the request out);
+    # consent (a person named in the form, a roommate say, agrees or not).
+    kind: str = "approval"
     fill_in: bool = False  # the step asks for fields a card cannot collect (e.g. 处理结果)
 
 
@@ -169,7 +171,8 @@ def review_card(
 
     A handling step's first button reads 办结; when the step asks for fields (处理结果, a
     certificate number, ...), which a card cannot collect, it is a link 去办理 to the web
-    view instead, so no button on the card can only fail."""
+    view instead, so no button on the card can only fail. Someone asked for their consent
+    answers 同意 / 不同意."""
     who = view.applicant_name
     if view.applicant_department:
         who += f"（{view.applicant_department}）"
@@ -197,14 +200,19 @@ def review_card(
         waited = f"已等待{reminder.waited_hours}小时，" if reminder.waited_hours > 0 else ""
         card["sub_title_text"] = cut(f"{by}{waited}请尽快处理。", limits.SUB_TITLE)
     first: str | Link = action_key(CardAction.APPROVE, view.task_id)
+    handling = view.kind == "handle"
     if view.fill_in:
         first = Link(view.detail_url)
-        label = "去办理" if view.handling else "去审批"
+        label = "去办理" if handling else "去审批"
     else:
-        label = "办结" if view.handling else "同意"
+        label = "办结" if handling else "同意"
     buttons: list[tuple[str, int, str | Link]] = [
         (label, STYLE_PRIMARY, first),
-        ("驳回", STYLE_DANGER, action_key(CardAction.REJECT, view.task_id)),
+        (
+            "不同意" if view.kind == "consent" else "驳回",
+            STYLE_DANGER,
+            action_key(CardAction.REJECT, view.task_id),
+        ),
     ]
     if view.allow_return:
         buttons.append(("退回", STYLE_PLAIN, action_key(CardAction.RETURN, view.task_id)))

@@ -230,6 +230,19 @@ def _render_task_assigned(outbox: Outbox, f: _Facts, _app: Application | None) -
     )
 
 
+def decided_where(f: _Facts) -> str:
+    """The step a rejection or return came from, and who made it: 辅导员审批（姚鹏）."""
+    if not f.step:
+        return ""
+    return f"{f.step}（{f.actor}）" if f.actor else f.step
+
+
+def result_step(session: Session, outbox: Outbox) -> str:
+    """`decided_where` for an application_result row (empty for an approval)."""
+    facts, _app = _facts(session, outbox)
+    return decided_where(facts)
+
+
 def _render_result(outbox: Outbox, f: _Facts, app: Application | None) -> Message:
     outcome = _outcome(outbox, app)
     results: list[tuple[str, str]] = []
@@ -238,6 +251,8 @@ def _render_result(outbox: Outbox, f: _Facts, app: Application | None) -> Messag
     comment = (outbox.payload or {}).get("comment")
     lines = [f"办件编号 {f.serial}。" if f.serial else ""]
     lines.extend(f"{label}：{text}。" for label, text in results)
+    if outcome in {"rejected", "returned"} and (where := decided_where(f)):
+        lines.append(f"处理环节：{where}。")
     if isinstance(comment, str) and comment:
         lines.append(f"审批意见：{comment}")
     if outcome == "returned":

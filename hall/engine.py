@@ -494,6 +494,8 @@ class Flow:
         self.notify(
             Kind.APPLICATION_RESULT,
             self.app.applicant_id,
+            task=task,  # the applicant is told at which step, and by whom
+            actor_id=actor_id,
             outcome=AppStatus.REJECTED.value,
             comment=comment,
         )
@@ -514,6 +516,8 @@ class Flow:
             self.notify(
                 Kind.APPLICATION_RESULT,
                 self.app.applicant_id,
+                task=task,
+                actor_id=actor_id,
                 outcome=AppStatus.RETURNED.value,
                 comment=comment,
             )

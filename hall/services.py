@@ -711,9 +711,8 @@ class Hall:
         status, message = _DECIDED_AS.get(decision.action, (None, ""))
         if task is None or task.acted_by_id != actor.id or task.status != status:
             return None
-        if decision.action == "approve":
-            message = _approved_label(version_spec(app.version).flow[task.step_index])
-        return replace(Hall._result(app, message, task), replayed=True)
+        step = version_spec(app.version).flow[task.step_index]
+        return replace(Hall._result(app, _decided_label(step, message), task), replayed=True)
 
     def _apply(
         self, session: Session, flow: Flow, task: Task, actor: Person, decision: Decision
@@ -725,10 +724,10 @@ class Hall:
         if decision.action == "approve":
             flow.approve(task, actor.id, decision.comment, decision.result)
             flow.after_pass(task)
-            return _approved_label(step)
+            return _decided_label(step, "已同意")
         if decision.action == "reject":
             flow.reject(task, actor.id, decision.comment)
-            return "已驳回"
+            return _decided_label(step, "已驳回")
         if decision.action == "return":
             if not step.allow_return:
                 raise Conflict("该环节不允许退回")
@@ -779,8 +778,14 @@ class Hall:
         return target
 
 
-def _approved_label(step: Step) -> str:
-    return "已办理" if step.kind == StepKind.HANDLE else "已同意"
+def _decided_label(step: Step, label: str) -> str:
+    """A decision's word for the step's kind: a handling step is 已办理, not 已同意; a
+    consent refused is 已拒绝, not 已驳回."""
+    if step.kind == StepKind.HANDLE and label == "已同意":
+        return "已办理"
+    if step.kind == StepKind.CONSENT and label == "已驳回":
+        return "已拒绝"
+    return label
 
 
 # What a task looks like once its reviewer has made each decision a card can carry.

@@ -161,6 +161,8 @@ CATALOGUE: dict[str, str] = {
     "已退回": "Returned",
     "已通过": "Approved",
     "已驳回": "Rejected",
+    "已拒绝": "Declined",
+    "不同意": "Decline",
     "已撤回": "Withdrawn",
     "编号": "Serial",
     "事项": "Service",

@@ -3,7 +3,8 @@
 | outbox kind          | what the recipient gets                                          |
 |----------------------|------------------------------------------------------------------|
 | `task_assigned`      | the reviewer's button card (同意 / 驳回 / 退回, 转交 when allowed;  |
-|                      | a handling step: 办结, or a 去办理 link when it asks for fields)  |
+|                      | a handling step: 办结, or a 去办理 link when it asks for fields;  |
+|                      | a consent: 同意 / 不同意)                                          |
 | `urge`               | a fresh reviewer card marked 【催办】 (the old one may be buried)   |
 | `task_cancelled`     | the reviewer's card turns into "已由他人处理" / "申请人已撤回"       |
 |                      | (`update_template_card`); a notice card when the code is spent   |
@@ -41,9 +42,9 @@ from cards import (
     review_card,
 )
 from config import Settings
-from hall.channels import Deferred, PermanentError, result_of
+from hall.channels import Deferred, PermanentError, result_of, result_step
 from hall.clock import Clock, SystemClock
-from hall.definitions import FieldType, ProcessSpec, StepKind
+from hall.definitions import FieldType, ProcessSpec
 from hall.models import Application, Outbox, Person, PersonKind, PersonStatus, Task
 from hall.outbox import Kind
 from hall.processes import version_spec
@@ -118,11 +119,10 @@ class WeComCardChannel:
             # What handling steps filled in (处理结果, a pickup code ...) is what the
             # applicant waits for: it goes on the card, which then reads 已办结.
             outcome, results = result_of(app, str(payload.get("outcome") or "handled"))
-            view = self._notice_view(
-                app,
-                comment=str(payload.get("comment") or ""),
-                rows=[Row(label, text) for label, text in results],
-            )
+            rows = [Row(label, text) for label, text in results]
+            if outcome in {"rejected", "returned"} and (where := result_step(session, outbox)):
+                rows.append(Row("处理环节", where))  # which step said no, and who
+            view = self._notice_view(app, comment=str(payload.get("comment") or ""), rows=rows)
             self._send(recipient, result_card(view, outcome=outcome))
         else:
             view = self._notice_view(app, comment=str(payload.get("comment") or ""))
@@ -156,7 +156,7 @@ class WeComCardChannel:
             rows=key_rows(spec, app.form),
             allow_return=step.allow_return,
             transfer_candidates=candidates,
-            handling=step.kind == StepKind.HANDLE,
+            kind=step.kind.value,
             fill_in=any(f.required for f in step.result_fields),
         )
         reminder = None

@@ -184,6 +184,8 @@ def test_any_of_step_the_other_reviewers_card_turns_handled(served: Served) -> N
     assert theirs["task_id"] != mine["task_id"]
     [result] = cards_of(served.store, applicant.userid)
     assert result["template_card"]["main_title"]["title"] == "您的申请已驳回"
+    rows = result["template_card"]["horizontal_content_list"]
+    assert {"keyname": "处理环节", "value": "任一人审批（赵老师）"} in rows  # where, and who
     assert _app_status(db, app_id) == AppStatus.REJECTED
     with db.reader() as s:
         other = s.scalars(

@@ -109,17 +109,25 @@ def test_review_card_without_return():
 
 
 def test_handling_step_card_reads_banjie_or_links_to_the_form_it_needs():
-    plain = review_card(_view(handling=True), nonce="n1")
+    plain = review_card(_view(kind="handle"), nonce="n1")
     assert plain["button_list"][0] == {"text": "办结", "style": 1, "key": "approve:123"}
     # Fields to fill in (处理结果 ...): a card cannot collect them, so no 办结 that can only
     # fail, but a link to the web view's form, and the other decisions as before.
-    form = review_card(_view(handling=True, fill_in=True), nonce="n1")
+    form = review_card(_view(kind="handle", fill_in=True), nonce="n1")
     assert form["button_list"] == [
         {"type": 1, "text": "去办理", "style": 1, "url": DETAIL},
         {"text": "驳回", "style": 3, "key": "reject:123"},
         {"text": "退回", "style": 2, "key": "return:123"},
     ]
     assert not any(b.get("key") == "approve:123" for b in form["button_list"])
+
+
+def test_a_consent_card_asks_agree_or_not():
+    card = review_card(_view(kind="consent", allow_return=False), nonce="n1")
+    assert [(b["text"], b["key"]) for b in card["button_list"]] == [
+        ("同意", "approve:123"),
+        ("不同意", "reject:123"),
+    ]
 
 
 def test_review_card_transfer_dropdown_has_at_most_ten_unique_options():

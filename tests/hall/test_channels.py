@@ -291,11 +291,32 @@ def test_a_handled_application_reads_banjie_with_what_its_handler_filled_in(db, 
     [task] = factories.tasks_of(session, app_id)
     result = {"resolution": "更换网线", "cause": "line"}
     hall.decide(tech.id, task.id, Decision("approve", result=result))
+    message = result_message(session, app_id)
+    assert message.title == "您的申请已办结：周同学的报修"
+    assert "处理结果：更换网线。故障原因：线路。" in message.body
+
+
+def test_a_rejection_says_at_which_step_and_by_whom(db, session):
+    dept = factories.department(session, "教务处")
+    head = factories.person(session, "李主任", dept=dept, roles=("dept_head",))
+    applicant = factories.person(session, "孙同学", kind="student", dept=dept)
+    key = factories.process(session, factories.simple_spec(dept.code, name="调课")).process.key
+    session.commit()
+    hall = Hall(db)
+    app_id = hall.submit(applicant.id, key, {"reason": "冲突"}).application_id
+    [task] = factories.tasks_of(session, app_id)
+    hall.decide(head.id, task.id, Decision("reject", comment="理由不充分"))
+    message = result_message(session, app_id)
+    assert message.title == "您的申请已驳回：孙同学的调课"
+    assert "处理环节：负责人审批（李主任）。" in message.body
+    assert "审批意见：理由不充分" in message.body
+
+
+def result_message(session, app_id: int) -> Message:
+    """The applicant's rendered application_result for `app_id` (there is one)."""
     row = session.scalars(
         select(Outbox).where(
             Outbox.application_id == app_id, Outbox.kind == Kind.APPLICATION_RESULT
         )
     ).one()
-    message = render(session, row)
-    assert message.title == "您的申请已办结：周同学的报修"
-    assert "处理结果：更换网线。故障原因：线路。" in message.body
+    return render(session, row)

@@ -430,7 +430,7 @@ def test_consent_comes_from_the_person_named_in_the_form(hall, session, school):
     refused = submit(hall, school.teacher, key, host=school.jwc_clerk.userid)
     [consent] = factories.tasks_of(session, refused.application_id)
     result = hall.decide(school.jwc_clerk.id, consent.id, Decision("reject", comment="不认识"))
-    assert result.status == "rejected"
+    assert (result.status, result.message) == ("rejected", "已拒绝")  # a refusal, not 驳回
     with pytest.raises(Invalid) as err:
         submit(hall, school.teacher, key, host="nobody")
     assert err.value.detail["fields"] == {"host": "人员不存在"}
