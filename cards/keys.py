@@ -34,6 +34,7 @@ class ReplaceName(enum.StrEnum):
     APPROVED = "已同意"
     DONE = "已办理"  # 办结 on a handling step's card
     DECLINED = "已拒绝"  # 不同意 on a consent's card
+    SUPERSEDED = "请在新卡片处理"  # a 【催办】 card replaced this one
     REJECTED = "已驳回"
     RETURNED = "已退回"
     TRANSFERRED = "已转交"

@@ -5,7 +5,8 @@
 | `task_assigned`      | the reviewer's button card (同意 / 驳回 / 退回, 转交 when allowed;  |
 |                      | a handling step: 办结, or a 去办理 link when it asks for fields;  |
 |                      | a consent: 同意 / 不同意)                                          |
-| `urge`               | a fresh reviewer card marked 【催办】 (the old one may be buried)   |
+| `urge`               | a fresh reviewer card marked 【催办】 (the old one may be buried); |
+|                      | the old card turns into 请在新卡片处理                              |
 | `task_cancelled`     | the reviewer's card turns into "已由他人处理" / "申请人已撤回"       |
 |                      | (`update_template_card`); a notice card when the code is spent   |
 | `application_result` | the applicant's result card (text_notice)                        |
@@ -168,9 +169,23 @@ class WeComCardChannel:
         nonce = f"o{outbox.id}{secrets.token_hex(4)}"
         card = review_card(view, nonce=nonce, reminder=reminder)
         result = self._send(recipient, card)
+        if task.card_task_id and task.card_response_code:
+            self._supersede(recipient, task.card_task_id, task.card_response_code)
         task.card_task_id = card["task_id"]
         task.card_response_code = result
         session.flush()
+
+    def _supersede(self, recipient: Person, card_task_id: str, code: str) -> None:
+        """Grey out the task's earlier card once a 【催办】 card replaced it: only the newest
+        card's code is kept, so the old one's buttons could never be updated after the
+        decision. Cosmetic and after the new card is out: no failure here may fail (and so
+        resend) the delivery."""
+        try:
+            self.client.message.update_template_card(
+                code, userids=[recipient.userid], replace_name=ReplaceName.SUPERSEDED.value
+            )
+        except WeComError as exc:  # RateLimited and WeComUnavailable included
+            log.info("card %s: not greyed out (%s)", card_task_id, exc)
 
     def _cancelled(
         self, recipient: Person, app: Application, task: Task | None, reason: str

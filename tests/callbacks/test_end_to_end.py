@@ -331,6 +331,30 @@ def test_urge_sends_a_fresh_reminder_card(served: Served) -> None:
         reminder["task_id"],
         reminder["response_code"],
     )
+    # The first card is greyed out (only the newest card's code is kept for the decision);
+    # the reminder answers the decision and then shows it.
+    assert first["replace_name"] == "请在新卡片处理"
+    assert "replace_name" not in reminder or not reminder["replace_name"]
+    Hall(served.db).decide(scene.head.id, task.id, Decision("approve"))
+    served.drain()
+    first, reminder = cards_of(served.store, scene.head.userid)
+    assert (first["replace_name"], reminder["replace_name"]) == ("请在新卡片处理", "已同意")
+
+
+@pytest.mark.pg_only
+def test_an_urge_whose_old_card_cannot_be_greyed_out_is_still_delivered(served: Served) -> None:
+    scene = _scene(served)
+    old = _task(served.db, scene.app_id)
+    assert old.card_response_code is not None
+    served.store.use_response_code(old.card_response_code)  # spent: the update is refused
+    Hall(served.db).urge(scene.applicant.id, scene.app_id)
+    served.drain()
+    first, reminder = cards_of(served.store, scene.head.userid)
+    assert first["replace_name"] is None
+    assert reminder["template_card"]["main_title"]["title"] == "【催办】用印申请"
+    assert _task(served.db, scene.app_id).card_task_id == reminder["task_id"]
+    with served.db.reader() as s:
+        assert {d.status for d in s.scalars(select(Delivery))} == {DeliveryStatus.SENT}
 
 
 @pytest.mark.pg_only
