@@ -70,6 +70,23 @@ def test_reject_needs_no_more_than_a_click_and_shows_to_the_applicant(
     assert "已驳回" in page
     assert "时间冲突" in page
     assert 'class="failed"' in page  # the step in the flow diagram
+    assert page.count("时间冲突") == 1  # 驳回 once, not again as the application's 已驳回
+
+
+def test_a_return_reads_returned_not_failed_and_is_told_once(client_for, school, db, session):
+    app_id = submit(db, school.alice)
+    task = pending_task(session, app_id)
+    post(
+        client_for(school.bob),
+        f"/tasks/{task.id}/decide",
+        {"action": "return", "return_to": "applicant", "comment": "请补充行程"},
+    )
+    page = text(client_for(school.alice).get(f"/applications/{app_id}"))
+    assert 'class="returned"' in page  # the step in the flow diagram: amber, not red
+    assert 'class="failed"' not in page
+    assert "审批 · 已退回" in page
+    assert page.count("请补充行程") == 1
+    assert "退回修改 ·" not in page  # the application's echo of the same return
 
 
 def test_transfer_to_a_colleague_with_the_picker_value(client_for, school, db, session):

@@ -37,7 +37,6 @@ HANDLED = "handled"
 KIND_LABELS = {"approval": "审批", "notify": "报备", "handle": "办理环节", "consent": "确认"}
 
 PASSED = frozenset({TaskStatus.APPROVED, TaskStatus.NOTIFIED})
-FAILED = frozenset({TaskStatus.REJECTED, TaskStatus.RETURNED})
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class StepView:
     index: int
     name: str
     kind: str
-    state: str  # passed, current, skipped, failed, pending
+    state: str  # passed, current, skipped, failed, returned, pending
     people: list[str]
     conditional: bool
 
@@ -57,6 +56,7 @@ class StepView:
                 "current": "当前环节",
                 "skipped": "已跳过",
                 "failed": "未通过",
+                "returned": "已退回",
                 "pending": "未开始",
             }[self.state]
         )
@@ -70,8 +70,10 @@ def _step_state(
         return "current"
     if tasks:
         statuses = {t.status for t in tasks}
-        if statuses & FAILED:
+        if TaskStatus.REJECTED in statuses:
             return "failed"
+        if TaskStatus.RETURNED in statuses:  # sent back for changes: not a refusal
+            return "returned"
         if statuses & PASSED:
             return "passed"
         if statuses <= {TaskStatus.SKIPPED}:
@@ -110,13 +112,29 @@ def timeline(detail: ApplicationDetail) -> list[TimelineEntry]:
     """The entries people read: who did what, when, with their comment. Passing a handling
     step reads 办结 rather than 同意."""
     handling = {s.index for s in detail.flow if s.kind == "handle"}
-    return [
-        e.model_copy(update={"action": HANDLED})
-        if e.action == "approve" and e.step is not None and e.step.index in handling
-        else e
-        for e in detail.timeline
-        if e.action in ACTION_LABELS
-    ]
+    shown: list[TimelineEntry] = []
+    for e in detail.timeline:
+        if e.action not in ACTION_LABELS:
+            continue
+        if shown and _echoes(e, shown[-1]):
+            continue
+        handled = e.action == "approve" and e.step is not None and e.step.index in handling
+        shown.append(e.model_copy(update={"action": HANDLED}) if handled else e)
+    return shown
+
+
+# The application's own entry that a reviewer's decision causes, under the same name.
+_ECHOES = {"rejected": "reject", "returned": "return"}
+
+
+def _echoes(entry: TimelineEntry, before: TimelineEntry) -> bool:
+    """Whether `entry` only repeats `before`: 驳回 then 已驳回 by the same person."""
+    return (
+        _ECHOES.get(entry.action) == before.action
+        and entry.actor is not None
+        and before.actor is not None
+        and entry.actor.userid == before.actor.userid
+    )
 
 
 def action_label(action: str) -> str:
