@@ -77,6 +77,7 @@ class ReviewView:
     # The step's kind: approval; handle (办理: the reviewer carries the request out);
     # consent (a person named in the form, a roommate say, agrees or not).
     kind: str = "approval"
+    resubmitted: bool = False  # the applicant changed and resubmitted it after a return
     fill_in: bool = False  # the step asks for fields a card cannot collect (e.g. 处理结果)
 
 
@@ -199,6 +200,8 @@ def review_card(
         by = f"{reminder.urged_by}催办：" if reminder.urged_by else "提醒："
         waited = f"已等待{reminder.waited_hours}小时，" if reminder.waited_hours > 0 else ""
         card["sub_title_text"] = cut(f"{by}{waited}请尽快处理。", limits.SUB_TITLE)
+    elif view.resubmitted:
+        card["sub_title_text"] = cut("申请人已按退回意见修改并重新提交。", limits.SUB_TITLE)
     first: str | Link = action_key(CardAction.APPROVE, view.task_id)
     handling = view.kind == "handle"
     if view.fill_in:

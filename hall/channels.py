@@ -13,7 +13,8 @@ engine's `notify` adds are fallbacks for rows whose application is gone):
 `title`, `serial`, `process`, `step`; `outcome` (application_result: approved / rejected /
 returned / handled); `comment` (a decision's or CC's comment); `reason` (task_cancelled,
 flagged: a zh_CN phrase such as "已由他人处理", "申请人已撤回"); `due_at` (ISO time of a to-do's
-deadline); `by` or `actor_id` (who urged, commented, CC'd); `body` or `comment_id`
+deadline); `resubmitted` (task_assigned: the applicant resubmitted after a return); `by`
+or `actor_id` (who urged, commented, CC'd, or rejected or returned); `body` or `comment_id`
 (comment); `text` (kinds this module does not know).
 """
 
@@ -221,7 +222,8 @@ def _deadline(payload: dict[str, Any]) -> str:
 
 
 def _render_task_assigned(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
-    who = f"{f.applicant}提交的" if f.applicant else ""
+    again = bool((outbox.payload or {}).get("resubmitted"))
+    who = f"{f.applicant}{'修改后重新提交' if again else '提交'}的" if f.applicant else ""
     what = f"「{f.process}」" if f.process else "申请"
     step = f"当前环节：{f.step}。" if f.step else ""
     return Message(

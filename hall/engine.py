@@ -65,6 +65,8 @@ class Flow:
     session: Session
     app: Application
     now: datetime
+    # The applicant resubmitted after a return: the reviewers' new to-dos say so.
+    resubmitted: bool = False
 
     def __post_init__(self) -> None:
         self.spec: ProcessSpec = version_spec(self.app.version)
@@ -336,11 +338,13 @@ class Flow:
         if reason is not None and task.origin == TaskOrigin.FLOW:
             self.fire_task(task, "skip", "auto_pass", actor_id=None, reason=reason)
             return True
+        extra = {"resubmitted": True} if self.resubmitted else {}
         self.notify(
             Kind.TASK_ASSIGNED,
             task.assignee_id,
             task=task,
             due_at=task.due_at.isoformat() if task.due_at else None,
+            **extra,
         )
         return False
 

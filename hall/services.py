@@ -488,6 +488,7 @@ class Hall:
             resume = app.resume_step if flow.spec.options.resubmit_from == "returner" else None
             app.resume_step = None
             flow.fire_app("resubmit", "resubmit", actor_id=actor.id)
+            flow.resubmitted = True
             flow.start(resume or 0)
             return self._result(app, "已重新提交")
 

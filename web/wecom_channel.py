@@ -159,6 +159,7 @@ class WeComCardChannel:
             transfer_candidates=candidates,
             kind=step.kind.value,
             fill_in=any(f.required for f in step.result_fields),
+            resubmitted=bool((outbox.payload or {}).get("resubmitted")),
         )
         reminder = None
         if outbox.kind == Kind.URGE:

@@ -130,6 +130,14 @@ def test_a_consent_card_asks_agree_or_not():
     ]
 
 
+def test_a_resubmitted_application_says_so_unless_it_is_a_reminder():
+    card = review_card(_view(resubmitted=True), nonce="n1")
+    assert card["sub_title_text"] == "申请人已按退回意见修改并重新提交。"
+    urged = review_card(_view(resubmitted=True), nonce="n2", reminder=Reminder("张三"))
+    assert urged["sub_title_text"] == "张三催办：请尽快处理。"
+    assert "sub_title_text" not in review_card(_view(), nonce="n3")
+
+
 def test_review_card_transfer_dropdown_has_at_most_ten_unique_options():
     people = [Candidate(f"u{i:02d}", f"同事{i}") for i in range(14)]
     card = review_card(_view(transfer_candidates=[people[0], *people]), nonce="n1")

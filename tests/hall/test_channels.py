@@ -297,14 +297,7 @@ def test_a_handled_application_reads_banjie_with_what_its_handler_filled_in(db, 
 
 
 def test_a_rejection_says_at_which_step_and_by_whom(db, session):
-    dept = factories.department(session, "教务处")
-    head = factories.person(session, "李主任", dept=dept, roles=("dept_head",))
-    applicant = factories.person(session, "孙同学", kind="student", dept=dept)
-    key = factories.process(session, factories.simple_spec(dept.code, name="调课")).process.key
-    session.commit()
-    hall = Hall(db)
-    app_id = hall.submit(applicant.id, key, {"reason": "冲突"}).application_id
-    [task] = factories.tasks_of(session, app_id)
+    hall, head, _applicant, app_id, task = waiting_at_the_head(db, session)
     hall.decide(head.id, task.id, Decision("reject", comment="理由不充分"))
     message = result_message(session, app_id)
     assert message.title == "您的申请已驳回：孙同学的调课"
@@ -320,3 +313,31 @@ def result_message(session, app_id: int) -> Message:
         )
     ).one()
     return render(session, row)
+
+
+def test_a_resubmission_tells_the_reviewer_it_was_changed_and_sent_again(db, session):
+    hall, head, applicant, app_id, task = waiting_at_the_head(db, session)
+    hall.decide(head.id, task.id, Decision("return", return_to="applicant"))
+    hall.resubmit(applicant.id, app_id, {"reason": "与考试冲突"})
+    first, again = session.scalars(
+        select(Outbox)
+        .where(Outbox.application_id == app_id, Outbox.kind == Kind.TASK_ASSIGNED)
+        .order_by(Outbox.id)
+    ).all()
+    assert "resubmitted" not in first.payload
+    assert "孙同学提交的「调课」" in render(session, first).body
+    assert again.payload["resubmitted"] is True
+    assert "孙同学修改后重新提交的「调课」" in render(session, again).body
+
+
+def waiting_at_the_head(db, session) -> tuple[Hall, Person, Person, int, Any]:
+    """孙同学's 调课, submitted and waiting at 李主任 (负责人审批)."""
+    dept = factories.department(session, "教务处")
+    head = factories.person(session, "李主任", dept=dept, roles=("dept_head",))
+    applicant = factories.person(session, "孙同学", kind="student", dept=dept)
+    key = factories.process(session, factories.simple_spec(dept.code, name="调课")).process.key
+    session.commit()
+    hall = Hall(db)
+    app_id = hall.submit(applicant.id, key, {"reason": "冲突"}).application_id
+    [task] = factories.tasks_of(session, app_id)
+    return hall, head, applicant, app_id, task
