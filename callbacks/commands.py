@@ -8,10 +8,12 @@ the reads below are one indexed page each (`hall.queries`), far inside WeCom's 5
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from cards import LinkBuilder, cut
+from hall.channels import CHINA_TIME
 from hall.queries import my_applications, my_tasks
 from hall.states import AppStatus
 
@@ -41,6 +43,11 @@ def _link(url: str, text: str) -> str:
     return f'<a href="{url}">{safe}</a>'
 
 
+def _when(moment: datetime | None) -> str:
+    """Beijing time, short: tells apart two applications with the same title."""
+    return f"{moment.astimezone(CHINA_TIME):%m-%d %H:%M}" if moment is not None else ""
+
+
 def todo_text(session: Session, person_id: int, links: LinkBuilder) -> str:
     page = my_tasks(session, person_id, state="todo", per_page=LIST_LIMIT)
     if page.total == 0:
@@ -49,7 +56,9 @@ def todo_text(session: Session, person_id: int, links: LinkBuilder) -> str:
     for n, item in enumerate(page.items, 1):
         app = item.application
         title = cut(app.title, LINE_TITLE)
-        lines.append(f"{n}. {_link(links.application(app.id), title)}（{item.step.name}）")
+        since = _when(item.activated_at or item.created_at)
+        link = _link(links.application(app.id), title)
+        lines.append(f"{n}. {link}（{item.step.name}，{since}）")
     if page.total > len(page.items):
         lines.append(_link(links.home(), f"打开办事大厅查看全部{page.total}条待办"))
     return "\n".join(lines)
@@ -65,7 +74,8 @@ def progress_text(session: Session, person_id: int, links: LinkBuilder) -> str:
         if item.status == AppStatus.PENDING and item.current_step is not None:
             status += f"·{item.current_step.name}"
         title = cut(item.title, LINE_TITLE)
-        lines.append(f"{n}. {_link(links.application(item.id), title)}：{status}")
+        sent = _when(item.submitted_at or item.created_at)
+        lines.append(f"{n}. {_link(links.application(item.id), title)}（{sent}）：{status}")
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ exact outcome: the passive reply and what changed in the database and Redis."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -126,10 +127,16 @@ def test_template_card_event__transfer_without_choice(wecom, session, school):
     assert _results(session, app_id) == []
 
 
-def _todo_line(app_id: int) -> str:
+def _beijing(moment: datetime | None) -> str:
+    assert moment is not None
+    return f"{moment.astimezone(timezone(timedelta(hours=8))):%m-%d %H:%M}"
+
+
+def _todo_line(session: Session, app_id: int) -> str:
+    task = pending_task(session, app_id)
     return (
         f'1. <a href="http://127.0.0.1:5000/login/wecom?next=%2Fgo%2Fapplication%2F{app_id}">'
-        "张三的测试事项</a>（负责人审批）"
+        f"张三的测试事项</a>（负责人审批，{_beijing(task.activated_at)}）"  # when it arrived
     )
 
 
@@ -137,7 +144,7 @@ def test_template_card_menu_event__todo(wecom, session, school):
     app_id, _task, response = _click(wecom, session, school, "template_card_menu_event__todo")
     reply = wecom.open_reply(response)
     assert reply.msg_type == "text"
-    assert reply.fields["Content"] == "您有1条待办：\n" + _todo_line(app_id)
+    assert reply.fields["Content"] == "您有1条待办：\n" + _todo_line(session, app_id)
 
 
 def test_text__todo(wecom, session, school):
@@ -145,7 +152,7 @@ def test_text__todo(wecom, session, school):
     reply = wecom.open_reply(wecom.post(_fill(wecom, "text__todo", userid=school.head.userid)))
     assert reply.msg_type == "text"
     assert reply.fields["ToUserName"] == school.head.userid
-    assert reply.fields["Content"] == "您有1条待办：\n" + _todo_line(app_id)
+    assert reply.fields["Content"] == "您有1条待办：\n" + _todo_line(session, app_id)
 
 
 def test_text__todo_with_nothing_pending(wecom, school):
@@ -158,10 +165,11 @@ def test_text__progress(wecom, session, school):
     reply = wecom.open_reply(
         wecom.post(_fill(wecom, "text__progress", userid=school.applicant.userid))
     )
+    sent = _beijing(session.get(Application, app_id).submitted_at)
     assert reply.fields["Content"] == (
         "您的申请（共1件）：\n"
         f'1. <a href="http://127.0.0.1:5000/login/wecom?next=%2Fgo%2Fapplication%2F{app_id}">'
-        "张三的测试事项</a>：审批中·负责人审批"
+        f"张三的测试事项</a>（{sent}）：审批中·负责人审批"
     )
 
 
