@@ -46,6 +46,7 @@ from cards import (
     transfer_question_key,
 )
 from hall.db import Database
+from hall.engine import RESULT_INVALID
 from hall.errors import AlreadyDecided, Conflict, Invalid, NotFound, UnknownPerson
 from hall.services import Decision, Hall, person_by_userid
 
@@ -55,6 +56,7 @@ UNKNOWN_COUNTER = "hall:wecom:callbacks:unknown"
 _COUNTER_NAME = re.compile(r"^[a-z_]{1,40}$")
 CHOOSE_TARGET = "请先在「转交给」中选择转交对象，再点击「转交」。"
 STALE_CARD = "该待办不存在或已不由您处理。"
+FILL_IN_ON_THE_WEB = "该环节需要填写办理结果：请点卡片上的「查看详情」，在网页中填写后办结。"
 _LABELS = frozenset(name.value for name in ReplaceName)
 
 
@@ -116,7 +118,10 @@ def on_card_click(ctx: CallbackContext, event: Event) -> str | None:
         log.info("card click on task %s not open to %s", parsed.task_id, event.from_user)
         return replies.text(event.from_user, ctx.corp_id, STALE_CARD, ctx.now)
     except (Conflict, Invalid) as exc:
-        return replies.text(event.from_user, ctx.corp_id, exc.message, ctx.now)
+        # A card sent before its step asked for fields (a card cannot collect them) says
+        # where to fill them in rather than only that they are missing.
+        text = FILL_IN_ON_THE_WEB if exc.message == RESULT_INVALID else exc.message
+        return replies.text(event.from_user, ctx.corp_id, text, ctx.now)
     else:
         # The engine's own word when it is a label (a handling step's 办结 reads 已办理, a
         # consent's 不同意 已拒绝), else the button's usual one.

@@ -53,6 +53,9 @@ APPLICANT_ENTRIES = frozenset({"submit", "resubmit"})
 ROOT_ORIGINS = frozenset({TaskOrigin.FLOW, TaskOrigin.FALLBACK})
 
 
+RESULT_INVALID = "办理结果填写有误"  # a handling step's result fields are missing or wrong
+
+
 def local_date(moment: datetime) -> date:
     """The school's calendar day of an aware moment."""
     return moment.astimezone(SCHOOL_TZ).date()
@@ -461,7 +464,7 @@ class Flow:
             refs = SessionReferences(self.session, actor_id, self.app.id)
             check = validate_form(step.result_fields, result or {}, refs)
             if not check.ok:
-                raise Invalid("办理结果填写有误", fields=check.errors)
+                raise Invalid(RESULT_INVALID, fields=check.errors)
             task.result = check.values
             self.app.result = {**self.app.result, **check.values}
         elif result:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from callbacks.dedupe import Deduper
 from callbacks.events import parse_event
+from callbacks.handlers import FILL_IN_ON_THE_WEB
 from hall.models import ActionLog, Application, IdempotencyRecord, Task
 from hall.services import Hall
 from hall.states import AppStatus, TaskStatus
 from tests import factories
 from tests.callbacks.conftest import pending_task, submit
-from tests.callbacks.wecom_peer import WeComPeer, fixture_xml
+from tests.callbacks.wecom_peer import Reply, WeComPeer, fixture_xml
 from web.app import create_app
 
 FUZZ = settings(
@@ -131,22 +133,40 @@ def test_a_key_that_does_not_match_the_card_is_ignored(wecom, session, approve_c
     assert session.get(Task, task.id).status == TaskStatus.PENDING
 
 
-def test_return_where_the_step_forbids_it_is_explained(wecom, session):
+def _click_on_a_step(
+    wecom: WeComPeer, session: Session, step: dict[str, Any], fixture: str
+) -> tuple[Task, Reply]:
+    """The head clicks `fixture`'s button on the card of a one-step process with `step`."""
     from tests.callbacks.conftest import make_school  # noqa: PLC0415
 
-    school = make_school(session, step={"allow_return": False})
+    school = make_school(session, step=step)
     app_id = submit(wecom.client.application.extensions["hall.db"], school)
     task = pending_task(session, app_id)
     xml = fixture_xml(
-        "template_card_event__return",
+        fixture,
         corp_id=wecom.corp_id,
         agent_id=wecom.agent_id,
         userid=school.head.userid,
         task_id=task.id,
     )
     reply = wecom.open_reply(wecom.post(xml))
-    assert (reply.msg_type, reply.fields["Content"]) == ("text", "该环节不允许退回")
     session.expire_all()
+    return task, reply
+
+
+def test_return_where_the_step_forbids_it_is_explained(wecom, session):
+    task, reply = _click_on_a_step(
+        wecom, session, {"allow_return": False}, "template_card_event__return"
+    )
+    assert (reply.msg_type, reply.fields["Content"]) == ("text", "该环节不允许退回")
+    assert session.get(Task, task.id).status == TaskStatus.PENDING
+
+
+def test_approve_on_a_step_that_needs_a_result_says_where_to_fill_it_in(wecom, session):
+    """An older card of a handling step still carries 同意; the result needs the web view."""
+    step = {"kind": "handle", "result_fields": [factories.resolution_field()]}
+    task, reply = _click_on_a_step(wecom, session, step, "template_card_event__approve")
+    assert (reply.msg_type, reply.fields["Content"]) == ("text", FILL_IN_ON_THE_WEB)
     assert session.get(Task, task.id).status == TaskStatus.PENDING
 
 
