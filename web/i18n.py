@@ -235,6 +235,7 @@ CATALOGUE: dict[str, str] = {
     "确定": "Confirm",
     "办理结果字段": "Result fields",
     "办理操作": "Handling",
+    "需在详情页填写办理结果后办结": "needs its result filled in on its page first",
     # tasks
     "批量同意": "Approve selected",
     "选择": "Select",

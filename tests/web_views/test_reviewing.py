@@ -158,6 +158,25 @@ def test_batch_with_someone_elses_task_is_not_decided(client_for, school, db, se
     assert session.get(Application, theirs).status.value == "pending"
 
 
+def test_batch_names_what_needs_a_result_typed_in(client_for, school, db, session):
+    from tests import factories  # noqa: PLC0415
+
+    step = factories.handling_step(school.bob.userid, factories.resolution_field())
+    factories.process(session, factories.simple_spec("CS", key="repair", flow=[step]))
+    session.commit()
+    plain = submit(db, school.alice)
+    handled = submit(db, school.alice, process="repair", reason="断网")
+    ids = [str(pending_task(session, i).id) for i in (plain, handled)]
+    bob = client_for(school.bob)
+    post(bob, "/tasks/batch", {"task_id": ids, "batch_key": "b5"})
+    page = text(bob.get("/tasks"))
+    assert "已同意 1 件" in page
+    serial = session.get(Application, handled).serial
+    assert f"1 件未能处理：{serial} 需在详情页填写办理结果后办结" in page
+    session.expire_all()
+    assert session.get(Application, handled).status.value == "pending"
+
+
 def test_batch_without_selection_changes_nothing(client_for, school, db, session):
     app_id = submit(db, school.alice)
     bob = client_for(school.bob)

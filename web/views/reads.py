@@ -170,3 +170,15 @@ def task_step_index(session: Session, task_id: int) -> int:
     if index is None:
         raise NotFound("待办不存在", task_id=task_id)
     return index
+
+
+def task_serials(session: Session, person_id: int, task_ids: list[int]) -> dict[int, str]:
+    """The application serial of each of the person's tasks among `task_ids`."""
+    if not task_ids:
+        return {}
+    rows = session.execute(
+        select(Task.id, Application.serial)
+        .join(Application, Application.id == Task.application_id)
+        .where(Task.id.in_(task_ids), Task.assignee_id == person_id)
+    )
+    return {row[0]: row[1] for row in rows}

@@ -11,6 +11,7 @@ from flask import Response, flash, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from hall import queries
+from hall.engine import RESULT_INVALID
 from hall.errors import AlreadyDecided, HallError, Invalid, NotFound
 from hall.services import Decision
 from web.i18n import gettext
@@ -152,8 +153,10 @@ def batch() -> BaseResponse:
     batch_key = request.form.get("batch_key", "")[:64] or "batch"
     comment = request.form.get("comment", "").strip() or None
     outcome = BatchOutcome()
+    with db().reader() as s:
+        serials = reads.task_serials(s, person_id(), ids)
     for task_id in ids:
-        label = f"#{task_id}"
+        label = serials.get(task_id, f"#{task_id}")
         try:
             result = hall().decide(
                 person_id(),
@@ -164,9 +167,13 @@ def batch() -> BaseResponse:
         except AlreadyDecided:
             outcome.already.append(label)
         except HallError as exc:
-            outcome.failed.append(
-                f"{label} {exc.message if not isinstance(exc, NotFound) else gettext('未找到')}"
-            )
+            if exc.message == RESULT_INVALID:  # a handling step: its result is typed in
+                reason = gettext("需在详情页填写办理结果后办结")
+            elif isinstance(exc, NotFound):
+                reason = gettext("未找到")
+            else:
+                reason = exc.message
+            outcome.failed.append(f"{label} {reason}")
         else:
             outcome.approved.append(result.serial)
     _flash_outcome(outcome)
