@@ -24,12 +24,14 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from config import Settings, SettingsError, load_settings
 from hall import demo as demo_school
+from hall.clock import SystemClock
 from hall.db import Database
 from hall.definitions import DefinitionError, ProcessSpec, dump_yaml, load_yaml
 from hall.errors import HallError
 from hall.migrate import upgrade
 from hall.models import Person, PersonKind, ProcessDefinition, RoleCode
 from hall.processes import get_process, publish, version_spec
+from hall.reminders import remind_overdue
 from hall.tokens import create_token
 
 EXIT_FAILED = 1
@@ -280,6 +282,24 @@ def process_list() -> None:
         click.echo("还没有事项。用 hall process import FILE 导入，或 hall demo 载入演示事项。")
         return
     click.echo("\n".join(lines))
+
+
+# -------------------------------------------------------------------------- remind
+
+
+@cli.command("remind")
+def remind() -> None:
+    """提醒超过办理时限的待办（worker 每 5 分钟自动执行一次）。"""
+    with open_database() as database:
+        _require_schema(database)
+        total = 0
+        while True:
+            with database.unit_of_work() as session:
+                report = remind_overdue(session, SystemClock().now())
+            total += report.reminded
+            if not report.more:
+                break
+    click.echo(f"已发送 {total} 条超时提醒。")
 
 
 # --------------------------------------------------------------------------- token

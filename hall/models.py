@@ -408,6 +408,7 @@ class Task(Base):
     activated_at: Mapped[datetime | None]
     decided_at: Mapped[datetime | None]
     due_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]  # the last deadline reminder (hall/reminders.py)
     # The WeCom card sent for this task, so it can be updated after a decision elsewhere.
     card_task_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     card_response_code: Mapped[str | None] = mapped_column(String(128))

@@ -24,6 +24,7 @@ from rq.job import Job, JobStatus
 
 from config import Settings, SettingsError
 from hall import jobs, stats_daily
+from hall import reminders as hall_reminders
 from hall.channels import ChannelRegistry, InAppChannel, LogChannel
 from hall.clock import Clock, SystemClock
 from hall.db import Database
@@ -176,6 +177,13 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
                 daemon=True,
             )
             contacts.start()
+            reminders = threading.Thread(  # to-dos past their deadline remind their reviewer
+                target=hall_reminders.remind_forever,
+                args=(db, stop, SystemClock(), hall_reminders.INTERVAL),
+                name="hall-reminders",
+                daemon=True,
+            )
+            reminders.start()
             sync_jobs.arm(queue, settings.sync_cron)  # the nightly sync, re-armed by each run
             try:
                 worker.work(with_scheduler=True)
@@ -184,6 +192,7 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
                 loop.join(_RELAY_STOP_TIMEOUT)
                 folder.join(_RELAY_STOP_TIMEOUT)
                 contacts.join(_RELAY_STOP_TIMEOUT)
+                reminders.join(_RELAY_STOP_TIMEOUT)
     finally:
         connection.close()
         db.dispose()

@@ -23,6 +23,7 @@ ACTION_LABELS: dict[str, str] = {
     "add_signer": "加签",
     "withdraw": "撤回了申请",
     "urge": "催办了",
+    "remind": "超时提醒",  # the hall's own deadline reminder (hall/reminders.py)
     "comment": "评论了",
     "cc": "抄送",
     "auto_pass": "自动通过",

@@ -1,0 +1,107 @@
+"""Deadline reminders: a to-do past its step's time limit reminds its reviewer, daily.
+
+A step with `time_limit_hours` gives each of its tasks a `due_at`. Once that has passed and
+the task is still pending, `remind_overdue` sends the reviewer the same reminder an urge
+sends (an `urge` outbox row without `by`: the WeCom card reads 【催办】 with "提醒：已等待N小时，
+请尽快处理。"), logs it in the application's history, and stamps `Task.reminded_at`; a task
+still pending `REPEAT` later is reminded again, so a forgotten to-do never goes quiet and a
+flow never freezes unnoticed.
+
+The worker runs a pass every `INTERVAL` (`remind_forever`, a thread like the statistics'
+fold); `hall remind` runs one by hand. Several workers may run passes at once: on PostgreSQL
+the overdue tasks are claimed with FOR UPDATE SKIP LOCKED, on SQLite the write transaction
+is serialized, and `reminded_at` is re-checked under the lock, so a task is reminded once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from hall.clock import Clock
+from hall.db import Database
+from hall.models import ActionLog, Application, Task
+from hall.outbox import Kind, emit
+from hall.processes import version_spec
+from hall.states import TaskStatus
+
+log = logging.getLogger("hall.reminders")
+
+INTERVAL = 300.0  # seconds between the worker's passes
+REPEAT = timedelta(hours=24)  # a task still pending is reminded again after this long
+BATCH = 200  # tasks per pass at most; the next pass takes the rest
+
+_status = Task.__table__.c.status
+
+
+@dataclass(frozen=True)
+class RemindReport:
+    reminded: int
+    more: bool  # the pass stopped at BATCH: there may be more overdue tasks
+
+
+def remind_overdue(session: Session, now: datetime, *, batch: int = BATCH) -> RemindReport:
+    """Remind the reviewer of every pending task past its deadline and not reminded within
+    `REPEAT`, oldest deadline first, at most `batch` of them; the caller commits."""
+    tasks = session.scalars(
+        select(Task)
+        .options(joinedload(Task.application).joinedload(Application.version))
+        .where(
+            _status == TaskStatus.PENDING,
+            Task.due_at.is_not(None),
+            Task.due_at <= now,
+            or_(Task.reminded_at.is_(None), Task.reminded_at <= now - REPEAT),
+        )
+        .order_by(Task.due_at, Task.id)
+        .limit(batch)
+        .with_for_update(of=Task, skip_locked=True)
+    ).all()
+    for task in tasks:
+        app = task.application
+        step = version_spec(app.version).flow[task.step_index]
+        row = emit(
+            session,
+            Kind.URGE,
+            recipient_id=task.assignee_id,
+            application_id=app.id,
+            task_id=task.id,
+            title=app.title,
+            serial=app.serial,
+            process=app.version.name,
+            step=step.name,
+        )
+        row.created_at = now
+        session.add(
+            ActionLog(
+                application_id=app.id,
+                task_id=task.id,
+                actor_id=None,  # the hall's own timer
+                action="remind",
+                step_index=task.step_index,
+                detail={"due_at": task.due_at.isoformat() if task.due_at else None},
+                created_at=now,
+            )
+        )
+        task.reminded_at = now
+    return RemindReport(reminded=len(tasks), more=len(tasks) == batch)
+
+
+def remind_forever(db: Database, stop: threading.Event, clock: Clock, interval: float) -> None:
+    """The worker's loop: a pass (more right away while a pass fills its batch), then wait
+    `interval` seconds, until `stop` is set."""
+    while not stop.is_set():
+        try:
+            with db.unit_of_work() as session:
+                report = remind_overdue(session, clock.now())
+            if report.reminded:
+                log.info("deadline reminders sent: %d", report.reminded)
+            if report.more:
+                continue
+        except Exception:
+            log.exception("deadline reminders failed; retrying next interval")
+        stop.wait(interval)
