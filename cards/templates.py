@@ -53,10 +53,12 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Reminder:
-    """Why a reviewer is reminded: who urged (empty: the hall's own timer), how long it waits."""
+    """Why a reviewer is reminded: who urged (empty: the hall's own deadline timer), how long
+    it has waited, and for the timer how far past the step's time limit it is."""
 
     urged_by: str = ""
     waited_hours: int = 0
+    overdue_hours: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +179,9 @@ def review_card(
     who = view.applicant_name
     if view.applicant_department:
         who += f"（{view.applicant_department}）"
-    title = view.process_name if reminder is None else f"【催办】{view.process_name}"
+    title = view.process_name
+    if reminder is not None:
+        title = f"【{'催办' if reminder.urged_by else '超时提醒'}】{title}"
     card: dict[str, Any] = {
         "card_type": "button_interaction",
         "source": _source(),
@@ -196,10 +200,14 @@ def review_card(
         "card_action": {"type": 1, "url": view.detail_url},
         "task_id": limits.card_task_id(view.task_id, view.round, nonce),
     }
-    if reminder is not None:
-        by = f"{reminder.urged_by}催办：" if reminder.urged_by else "提醒："
+    if reminder is not None and reminder.urged_by:
         waited = f"已等待{reminder.waited_hours}小时，" if reminder.waited_hours > 0 else ""
-        card["sub_title_text"] = cut(f"{by}{waited}请尽快处理。", limits.SUB_TITLE)
+        line = f"{reminder.urged_by}催办：{waited}请尽快处理。"
+        card["sub_title_text"] = cut(line, limits.SUB_TITLE)
+    elif reminder is not None:
+        late = f"{reminder.overdue_hours}小时" if reminder.overdue_hours > 0 else ""
+        line = f"提醒：已超过办理时限{late}，请尽快处理。"
+        card["sub_title_text"] = cut(line, limits.SUB_TITLE)
     elif view.resubmitted:
         card["sub_title_text"] = cut("申请人已按退回意见修改并重新提交。", limits.SUB_TITLE)
     first: str | Link = action_key(CardAction.APPROVE, view.task_id)

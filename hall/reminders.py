@@ -2,8 +2,9 @@
 
 A step with `time_limit_hours` gives each of its tasks a `due_at`. Once that has passed and
 the task is still pending, `remind_overdue` sends the reviewer the same reminder an urge
-sends (an `urge` outbox row without `by`: the WeCom card reads 【催办】 with "提醒：已等待N小时，
-请尽快处理。"), logs it in the application's history, and stamps `Task.reminded_at`; a task
+sends (an `urge` outbox row without `by`: the WeCom card reads 【超时提醒】 with "提醒：已超过
+办理时限N小时，请尽快处理。"), logs it in the application's history, and stamps
+`Task.reminded_at`; a task
 still pending `REPEAT` later is reminded again, so a forgotten to-do never goes quiet and a
 flow never freezes unnoticed.
 

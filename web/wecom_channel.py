@@ -164,9 +164,11 @@ class WeComCardChannel:
         reminder = None
         if outbox.kind == Kind.URGE:
             by = str((outbox.payload or {}).get("by") or "")
+            now = self.clock.now()
             since = task.activated_at or task.created_at
-            waited = int((self.clock.now() - since).total_seconds() // 3600)
-            reminder = Reminder(urged_by=by, waited_hours=max(waited, 0))
+            waited = int((now - since).total_seconds() // 3600)
+            late = int((now - task.due_at).total_seconds() // 3600) if task.due_at else 0
+            reminder = Reminder(by, max(waited, 0), max(late, 0))
         nonce = f"o{outbox.id}{secrets.token_hex(4)}"
         card = review_card(view, nonce=nonce, reminder=reminder)
         result = self._send(recipient, card)

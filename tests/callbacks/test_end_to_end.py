@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from cards import NO_TARGET
 from config import Settings, load_settings
 from hall import jobs
 from hall.channels import ChannelRegistry, InAppChannel
+from hall.clock import utcnow
 from hall.db import Database
 from hall.models import (
     Application,
@@ -30,6 +32,7 @@ from hall.models import (
     Person,
     Task,
 )
+from hall.reminders import remind_overdue
 from hall.services import Decision, Hall
 from hall.states import AppStatus, TaskStatus
 from tests import factories
@@ -339,6 +342,22 @@ def test_urge_sends_a_fresh_reminder_card(served: Served) -> None:
     served.drain()
     first, reminder = cards_of(served.store, scene.head.userid)
     assert (first["replace_name"], reminder["replace_name"]) == ("请在新卡片处理", "已同意")
+
+
+@pytest.mark.pg_only
+def test_a_task_past_its_deadline_gets_the_timers_reminder_card(served: Served) -> None:
+    scene = _scene(served)
+    with served.db.unit_of_work() as s:
+        task = s.get(Task, _task(served.db, scene.app_id).id)
+        assert task is not None
+        task.due_at = utcnow() - timedelta(hours=5)
+        assert remind_overdue(s, utcnow()).reminded == 1
+    served.drain()
+    first, reminder = cards_of(served.store, scene.head.userid)
+    card = reminder["template_card"]
+    assert card["main_title"]["title"] == "【超时提醒】用印申请"
+    assert card["sub_title_text"] == "提醒：已超过办理时限5小时，请尽快处理。"
+    assert first["replace_name"] == "请在新卡片处理"
 
 
 @pytest.mark.pg_only

@@ -192,8 +192,12 @@ def test_reminder_card_is_a_fresh_review_card():
     assert card["sub_title_text"] == "张三催办：已等待30小时，请尽快处理。"
     assert card["task_id"] == "hall-123-1-n2"
     assert card["button_list"][0]["key"] == "approve:123"
-    timer = review_card(_view(), nonce="n3", reminder=Reminder())
-    assert timer["sub_title_text"] == "提醒：请尽快处理。"
+    timer = review_card(_view(), nonce="n3", reminder=Reminder(waited_hours=30, overdue_hours=6))
+    assert timer["main_title"]["title"] == "【超时提醒】教职工请假"  # nobody urged: the timer
+    assert timer["sub_title_text"] == "提醒：已超过办理时限6小时，请尽快处理。"
+    assert review_card(_view(), nonce="n4", reminder=Reminder())["sub_title_text"] == (
+        "提醒：已超过办理时限，请尽快处理。"
+    )
 
 
 def test_review_card_skips_candidates_whose_userid_cannot_be_an_option_id():
