@@ -13,7 +13,8 @@ engine's `notify` adds are fallbacks for rows whose application is gone):
 `title`, `serial`, `process`, `step`; `outcome` (application_result: approved / rejected /
 returned / handled); `comment` (a decision's or CC's comment); `reason` (task_cancelled,
 flagged: a zh_CN phrase such as "已由他人处理", "申请人已撤回"); `due_at` (ISO time of a to-do's
-deadline); `resubmitted` (task_assigned: the applicant resubmitted after a return); `by`
+deadline); `overdue_since` (urge from the deadline timer: the deadline it passed);
+`resubmitted` (task_assigned: the applicant resubmitted after a return); `by`
 or `actor_id` (who urged, commented, CC'd, or rejected or returned); `body` or `comment_id`
 (comment); `text` (kinds this module does not know).
 """
@@ -211,14 +212,20 @@ def _outcome(outbox: Outbox, app: Application | None) -> str:
     return "handled"
 
 
-def _deadline(payload: dict[str, Any]) -> str:
+def _beijing(iso: str) -> str:
+    """An ISO time with its zone as people read it (Beijing time), or "" if it is not one."""
     try:
-        due = datetime.fromisoformat(_text(payload, "due_at"))
+        moment = datetime.fromisoformat(iso)
     except ValueError:
         return ""
-    if due.tzinfo is None:
+    if moment.tzinfo is None:
         return ""
-    return f"请于{due.astimezone(CHINA_TIME):%m月%d日 %H:%M}前处理。"
+    return f"{moment.astimezone(CHINA_TIME):%m月%d日 %H:%M}"
+
+
+def _deadline(payload: dict[str, Any]) -> str:
+    due = _beijing(_text(payload, "due_at"))
+    return f"请于{due}前处理。" if due else ""
 
 
 def _render_task_assigned(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
@@ -273,7 +280,13 @@ def _render_cc(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
     )
 
 
-def _render_urge(_outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
+def _render_urge(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
+    since = _beijing(_text(outbox.payload or {}, "overdue_since"))  # the deadline timer's
+    if since and not f.actor:
+        return Message(
+            f"超时提醒：请尽快处理「{f.title}」",
+            f"此申请已超过办理时限（{since}），请尽快处理{_serial_note(f)}。",
+        )
     by = f"{f.actor}催办了此申请，" if f.actor else "此申请已等待较长时间，"
     return Message(f"催办：请尽快处理「{f.title}」", f"{by}请尽快处理{_serial_note(f)}。")
 

@@ -75,6 +75,7 @@ def remind_overdue(session: Session, now: datetime, *, batch: int = BATCH) -> Re
             serial=app.serial,
             process=app.version.name,
             step=step.name,
+            overdue_since=task.due_at.isoformat() if task.due_at else None,
         )
         row.created_at = now
         session.add(

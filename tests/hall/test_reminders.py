@@ -61,8 +61,8 @@ def test_an_overdue_task_reminds_its_reviewer_once_then_daily(db, session):
     )
     assert "by" not in row.payload  # the hall's own reminder, not someone's urge
     message = render(session, row)
-    assert message.title == "催办：请尽快处理「孙同学的测试事项」"
-    assert "此申请已等待较长时间" in message.body
+    assert message.title == "超时提醒：请尽快处理「孙同学的测试事项」"
+    assert "此申请已超过办理时限（09月02日 09:00），请尽快处理" in message.body  # Beijing time
     [entry] = session.scalars(select(ActionLog).where(ActionLog.action == "remind")).all()
     assert (entry.actor_id, entry.task_id) == (None, task.id)
     session.expire_all()
