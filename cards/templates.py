@@ -80,6 +80,7 @@ class ReviewView:
     # consent (a person named in the form, a roommate say, agrees or not).
     kind: str = "approval"
     resubmitted: bool = False  # the applicant changed and resubmitted it after a return
+    signed_by: str = ""  # the signer this reviewer added before themselves, who agreed
     fill_in: bool = False  # the step asks for fields a card cannot collect (e.g. 处理结果)
 
 
@@ -207,6 +208,9 @@ def review_card(
     elif reminder is not None:
         late = f"{reminder.overdue_hours}小时" if reminder.overdue_hours > 0 else ""
         line = f"提醒：已超过办理时限{late}，请尽快处理。"
+        card["sub_title_text"] = cut(line, limits.SUB_TITLE)
+    elif view.signed_by:
+        line = f"您加签的{view.signed_by}已同意，请继续处理。"
         card["sub_title_text"] = cut(line, limits.SUB_TITLE)
     elif view.resubmitted:
         card["sub_title_text"] = cut("申请人已按退回意见修改并重新提交。", limits.SUB_TITLE)

@@ -14,7 +14,8 @@ engine's `notify` adds are fallbacks for rows whose application is gone):
 returned / handled); `comment` (a decision's or CC's comment); `reason` (task_cancelled,
 flagged: a zh_CN phrase such as "已由他人处理", "申请人已撤回"); `due_at` (ISO time of a to-do's
 deadline); `overdue_since` (urge from the deadline timer: the deadline it passed);
-`resubmitted` (task_assigned: the applicant resubmitted after a return); `by`
+`resubmitted` (task_assigned: the applicant resubmitted after a return); `signed_by`
+(task_assigned: the signer added before this reviewer, who agreed); `by`
 or `actor_id` (who urged, commented, CC'd, or rejected or returned); `body` or `comment_id`
 (comment); `text` (kinds this module does not know).
 """
@@ -229,13 +230,16 @@ def _deadline(payload: dict[str, Any]) -> str:
 
 
 def _render_task_assigned(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
-    again = bool((outbox.payload or {}).get("resubmitted"))
+    payload = outbox.payload or {}
+    again = bool(payload.get("resubmitted"))
     who = f"{f.applicant}{'修改后重新提交' if again else '提交'}的" if f.applicant else ""
     what = f"「{f.process}」" if f.process else "申请"
     step = f"当前环节：{f.step}。" if f.step else ""
+    signer = _text(payload, "signed_by")
+    signed = f"您加签的{signer}已同意。" if signer else ""
     return Message(
         f"您有一条新的待办：{f.title}",
-        f"{who}{what}{_serial_note(f)}等待您处理。{step}{_deadline(outbox.payload or {})}",
+        f"{who}{what}{_serial_note(f)}等待您处理。{signed}{step}{_deadline(payload)}",
     )
 
 

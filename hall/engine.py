@@ -330,8 +330,9 @@ class Flow:
         hours = self.step(task.step_index).time_limit_hours
         task.due_at = self.now + timedelta(hours=hours) if hours else None
 
-    def open(self, task: Task, *, auto: bool = True) -> bool:
-        """Make `task` someone's to-do; True when it passed automatically instead."""
+    def open(self, task: Task, *, auto: bool = True, signed_by: str | None = None) -> bool:
+        """Make `task` someone's to-do; True when it passed automatically instead.
+        `signed_by`: the signer added before this reviewer, who has just agreed."""
         if task.status == TaskStatus.WAITING:
             fire(task, "activate")
             self._stamp(task)
@@ -341,7 +342,9 @@ class Flow:
         if reason is not None and task.origin == TaskOrigin.FLOW:
             self.fire_task(task, "skip", "auto_pass", actor_id=None, reason=reason)
             return True
-        extra = {"resubmitted": True} if self.resubmitted else {}
+        extra: dict[str, Any] = {"resubmitted": True} if self.resubmitted else {}
+        if signed_by:
+            extra["signed_by"] = signed_by
         self.notify(
             Kind.TASK_ASSIGNED,
             task.assignee_id,
@@ -479,7 +482,7 @@ class Flow:
         parent = anchor.parent
         waiting = parent is not None and parent.status == TaskStatus.WAITING
         if anchor.origin == TaskOrigin.ADD_BEFORE and parent is not None and waiting:
-            self.open(parent, auto=False)  # the signer who asked goes on
+            self.open(parent, auto=False, signed_by=task.assignee.name)  # who asked goes on
             return
         index, round_ = task.step_index, task.round
         if self.mode(index, round_) in {Mode.ANY, Mode.SINGLE}:

@@ -160,6 +160,7 @@ class WeComCardChannel:
             kind=step.kind.value,
             fill_in=any(f.required for f in step.result_fields),
             resubmitted=bool((outbox.payload or {}).get("resubmitted")),
+            signed_by=str((outbox.payload or {}).get("signed_by") or ""),
         )
         reminder = None
         if outbox.kind == Kind.URGE:

@@ -136,6 +136,8 @@ def test_a_resubmitted_application_says_so_unless_it_is_a_reminder():
     urged = review_card(_view(resubmitted=True), nonce="n2", reminder=Reminder("张三"))
     assert urged["sub_title_text"] == "张三催办：请尽快处理。"
     assert "sub_title_text" not in review_card(_view(), nonce="n3")
+    back = review_card(_view(signed_by="王五"), nonce="n4")  # after a signer added before
+    assert back["sub_title_text"] == "您加签的王五已同意，请继续处理。"
 
 
 def test_review_card_transfer_dropdown_has_at_most_ten_unique_options():

@@ -58,6 +58,13 @@ def test_task_assigned_names_the_todo_applicant_process_and_step(session):
     assert "当前环节：负责人审批" in message.body
 
 
+def test_a_to_do_back_after_an_added_signer_says_who_agreed(session):
+    s = scene(session)
+    row = assigned(session, s)
+    row.payload = {"signed_by": "王五"}
+    assert "您加签的王五已同意。当前环节：负责人审批" in render(session, row).body
+
+
 @pytest.mark.parametrize(
     ("outcome", "title"),
     [

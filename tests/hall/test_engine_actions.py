@@ -299,6 +299,8 @@ def test_add_signer_before_waits_for_the_added_person(hall, session, school):
     assert app_of(session, app.application_id).status is AppStatus.PENDING
     assigned = factories.outbox_of(session, app.application_id, Kind.TASK_ASSIGNED)
     assert [o.recipient_id for o in assigned] == [school.dean.id, school.deputy.id, school.dean.id]
+    assert assigned[-1].payload["signed_by"] == school.deputy.name  # the card says who agreed
+    assert "signed_by" not in assigned[0].payload
     hall.decide(school.dean.id, mine.id, APPROVE)
     assert app_of(session, app.application_id).status is AppStatus.APPROVED
 
