@@ -236,6 +236,8 @@ CATALOGUE: dict[str, str] = {
     "办理结果字段": "Result fields",
     "办理操作": "Handling",
     "需在详情页填写办理结果后办结": "needs its result filled in on its page first",
+    "需在详情页填写办理结果": "Fill in its result on its page",
+    "需填写结果": "Result needed",
     # tasks
     "批量同意": "Approve selected",
     "选择": "Select",

@@ -168,7 +168,13 @@ def test_batch_names_what_needs_a_result_typed_in(client_for, school, db, sessio
     handled = submit(db, school.alice, process="repair", reason="断网")
     ids = [str(pending_task(session, i).id) for i in (plain, handled)]
     bob = client_for(school.bob)
-    post(bob, "/tasks/batch", {"task_id": ids, "batch_key": "b5"})
+    listing = text(bob.get("/tasks"))
+    # The page leaves it out of the batch: no checkbox to tick, a tag saying why.
+    assert f'name="task_id" value="{ids[0]}"' in listing
+    assert f'name="task_id" value="{ids[1]}"' not in listing
+    assert f'disabled id="task-{ids[1]}"' in listing
+    assert listing.count("需填写结果") == 1
+    post(bob, "/tasks/batch", {"task_id": ids, "batch_key": "b5"})  # a crafted form: refused
     page = text(bob.get("/tasks"))
     assert "已同意 1 件" in page
     serial = session.get(Application, handled).serial

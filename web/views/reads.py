@@ -19,6 +19,7 @@ from hall.models import (
     Person,
     PersonStatus,
     ProcessDefinition,
+    ProcessVersion,
     Task,
 )
 
@@ -182,3 +183,27 @@ def task_serials(session: Session, person_id: int, task_ids: list[int]) -> dict[
         .where(Task.id.in_(task_ids), Task.assignee_id == person_id)
     )
     return {row[0]: row[1] for row in rows}
+
+
+def tasks_needing_results(session: Session, task_ids: list[int]) -> set[int]:
+    """Those of `task_ids` whose step asks for results (处理结果 ...) that a batch approval
+    cannot supply: the to-do page leaves them out of it."""
+    if not task_ids:
+        return set()
+    rows = session.execute(
+        select(Task.id, Task.step_index, Application.version_id)
+        .join(Application, Application.id == Task.application_id)
+        .where(Task.id.in_(task_ids))
+    ).all()
+    version_ids = {row.version_id for row in rows}
+    specs = {
+        version_id: parse_spec(spec)
+        for version_id, spec in session.execute(
+            select(ProcessVersion.id, ProcessVersion.spec).where(ProcessVersion.id.in_(version_ids))
+        )
+    }
+    return {
+        row.id
+        for row in rows
+        if any(f.required for f in specs[row.version_id].flow[row.step_index].result_fields)
+    }

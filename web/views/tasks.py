@@ -42,6 +42,11 @@ def _list(state: Literal["todo", "done"]) -> Response:
     page_no = min(max(request.args.get("page", 1, type=int) or 1, 1), queries.MAX_PAGE)
     with db().reader() as s:
         found = queries.my_tasks(s, person_id(), state=state, page=page_no, per_page=PER_PAGE)
+        fill_in = (
+            reads.tasks_needing_results(s, [t.id for t in found.items])
+            if state == "todo"
+            else set()
+        )
         done_total = (
             found.total if state == "done" else queries.count_done(s, person_id(), cap=BADGE_CAP)
         )
@@ -50,6 +55,7 @@ def _list(state: Literal["todo", "done"]) -> Response:
         "hall/tasks.html",
         state=state,
         found=found,
+        fill_in=fill_in,
         done_total=done_total if done_total < BADGE_CAP else f"{BADGE_CAP - 1}+",
         now=now,
         waiting=present.waiting,
