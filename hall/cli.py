@@ -31,7 +31,7 @@ from hall.errors import HallError
 from hall.migrate import upgrade
 from hall.models import Person, PersonKind, ProcessDefinition, RoleCode
 from hall.processes import get_process, publish, version_spec
-from hall.reminders import remind_overdue
+from hall.reminders import remind_all
 from hall.tokens import create_token
 
 EXIT_FAILED = 1
@@ -292,13 +292,7 @@ def remind() -> None:
     """提醒超过办理时限的待办（worker 每 5 分钟自动执行一次）。"""
     with open_database() as database:
         _require_schema(database)
-        total = 0
-        while True:
-            with database.unit_of_work() as session:
-                report = remind_overdue(session, SystemClock().now())
-            total += report.reminded
-            if not report.more:
-                break
+        total = remind_all(database, SystemClock().now())
     click.echo(f"已发送 {total} 条超时提醒。")
 
 

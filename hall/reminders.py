@@ -4,9 +4,8 @@ A step with `time_limit_hours` gives each of its tasks a `due_at`. Once that has
 the task is still pending, `remind_overdue` sends the reviewer the same reminder an urge
 sends (an `urge` outbox row without `by`: the WeCom card reads 【超时提醒】 with "提醒：已超过
 办理时限N小时，请尽快处理。"), logs it in the application's history, and stamps
-`Task.reminded_at`; a task
-still pending `REPEAT` later is reminded again, so a forgotten to-do never goes quiet and a
-flow never freezes unnoticed.
+`Task.reminded_at`; a task still pending `REPEAT` later is reminded again, so a forgotten
+to-do never goes quiet and a flow never freezes unnoticed.
 
 The worker runs a pass every `INTERVAL` (`remind_forever`, a thread like the statistics'
 fold); `hall remind` runs one by hand. Several workers may run passes at once: on PostgreSQL
@@ -93,17 +92,26 @@ def remind_overdue(session: Session, now: datetime, *, batch: int = BATCH) -> Re
     return RemindReport(reminded=len(tasks), more=len(tasks) == batch)
 
 
+def remind_all(db: Database, now: datetime) -> int:
+    """Passes of `remind_overdue`, each its own transaction, until one leaves nothing over;
+    how many tasks were reminded."""
+    total = 0
+    while True:
+        with db.unit_of_work() as session:
+            report = remind_overdue(session, now)
+        total += report.reminded
+        if not report.more:
+            return total
+
+
 def remind_forever(db: Database, stop: threading.Event, clock: Clock, interval: float) -> None:
-    """The worker's loop: a pass (more right away while a pass fills its batch), then wait
-    `interval` seconds, until `stop` is set."""
+    """The worker's loop: remind all that is due, then wait `interval` seconds, until `stop`
+    is set."""
     while not stop.is_set():
         try:
-            with db.unit_of_work() as session:
-                report = remind_overdue(session, clock.now())
-            if report.reminded:
-                log.info("deadline reminders sent: %d", report.reminded)
-            if report.more:
-                continue
+            reminded = remind_all(db, clock.now())
+            if reminded:
+                log.info("deadline reminders sent: %d", reminded)
         except Exception:
             log.exception("deadline reminders failed; retrying next interval")
         stop.wait(interval)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,11 @@ from sqlalchemy import func, select
 
 from hall import demo
 from hall.cli import cli
+from hall.clock import utcnow
 from hall.db import Database
-from hall.models import Person, ProcessVersion
+from hall.models import Person, ProcessVersion, Task
 from hall.process_library import load_library
+from hall.services import Hall
 from hall.tokens import person_for_token
 
 
@@ -237,3 +240,18 @@ def test_bad_settings_exit_2_with_the_variable_named(env: dict[str, str]):
     result = _invoke({**env, "HALL_BASE_URL": "ftp://example.edu.cn"}, "process", "list")
     assert result.exit_code == 2
     assert "HALL_BASE_URL" in result.stderr
+
+
+def test_remind_reminds_each_overdue_to_do_once(env: dict[str, str], database: Database):
+    with database.reader() as session:
+        student = session.scalar(select(Person.id).where(Person.userid == demo.FIRST_STUDENT))
+    assert student is not None
+    form = {"location": "南校区 3 号宿舍楼 412", "fault_type": "wireless", "symptom": "断网"}
+    app_id = Hall(database).submit(student, "network_repair", form).application_id
+    assert "已发送 0 条超时提醒" in _invoke(env, "remind").stdout  # due in 24 hours
+    with database.unit_of_work() as session:
+        tasks = session.scalars(select(Task).where(Task.application_id == app_id)).all()
+        for task in tasks:  # both IT technicians of the any-of step
+            task.due_at = utcnow() - timedelta(hours=1)
+    assert "已发送 2 条超时提醒" in _invoke(env, "remind").stdout
+    assert "已发送 0 条超时提醒" in _invoke(env, "remind").stdout  # once a day at most
