@@ -46,8 +46,14 @@ from cards import (
     transfer_question_key,
 )
 from hall.db import Database
-from hall.engine import RESULT_INVALID
-from hall.errors import AlreadyDecided, Conflict, Invalid, NotFound, UnknownPerson
+from hall.errors import (
+    AlreadyDecided,
+    Conflict,
+    Invalid,
+    NotFound,
+    ResultInvalid,
+    UnknownPerson,
+)
 from hall.services import Decision, Hall, person_by_userid
 
 log = logging.getLogger("hall.callbacks")
@@ -120,7 +126,7 @@ def on_card_click(ctx: CallbackContext, event: Event) -> str | None:
     except (Conflict, Invalid) as exc:
         # A card sent before its step asked for fields (a card cannot collect them) says
         # where to fill them in rather than only that they are missing.
-        text = FILL_IN_ON_THE_WEB if exc.message == RESULT_INVALID else exc.message
+        text = FILL_IN_ON_THE_WEB if isinstance(exc, ResultInvalid) else exc.message
         return replies.text(event.from_user, ctx.corp_id, text, ctx.now)
     else:
         # The engine's own word when it is a label (a handling step's 办结 reads 已办理, a

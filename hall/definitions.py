@@ -223,6 +223,12 @@ class Step(Strict):
     allow_add_signer: bool = True
     allow_return: bool = True
 
+    @property
+    def asks_for_results(self) -> bool:
+        """Whether deciding needs fields typed in (处理结果 ...), which neither a WeCom card
+        nor a batch approval can supply: those open the application's page."""
+        return any(f.required for f in self.result_fields)
+
     @model_validator(mode="after")
     def _kind_rules(self) -> Step:
         if self.kind == StepKind.HANDLE and not self.result_fields:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from hall.conditions import ApplicantFacts, Facts, describe, evaluate
 from hall.definitions import Mode, ProcessSpec, Step, StepKind, condition_subjects
-from hall.errors import Conflict, Invalid
+from hall.errors import Conflict, Invalid, ResultInvalid
 from hall.forms import SessionReferences, validate_form
 from hall.models import (
     ActionLog,
@@ -51,9 +51,6 @@ PASSED_TASK_STATES = frozenset({TaskStatus.APPROVED, TaskStatus.SKIPPED, TaskSta
 REVIEWER_ACTIONS = frozenset({"approve", "reject", "return", "transfer", "add_signer"})
 APPLICANT_ENTRIES = frozenset({"submit", "resubmit"})
 ROOT_ORIGINS = frozenset({TaskOrigin.FLOW, TaskOrigin.FALLBACK})
-
-
-RESULT_INVALID = "办理结果填写有误"  # a handling step's result fields are missing or wrong
 
 
 def local_date(moment: datetime) -> date:
@@ -467,7 +464,7 @@ class Flow:
             refs = SessionReferences(self.session, actor_id, self.app.id)
             check = validate_form(step.result_fields, result or {}, refs)
             if not check.ok:
-                raise Invalid(RESULT_INVALID, fields=check.errors)
+                raise ResultInvalid("办理结果填写有误", fields=check.errors)
             task.result = check.values
             self.app.result = {**self.app.result, **check.values}
         elif result:

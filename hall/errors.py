@@ -33,6 +33,11 @@ class Invalid(HallError):
     code = "invalid"
 
 
+class ResultInvalid(Invalid):
+    """A handling step's result fields are missing or wrong: they are typed in on the
+    application's page (a card or a batch approval cannot supply them)."""
+
+
 class Conflict(HallError):
     """The request is well-formed but the state does not allow it now."""
 

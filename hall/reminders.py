@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from hall.clock import Clock
 from hall.db import Database
-from hall.models import ActionLog, Application, Task
-from hall.outbox import Kind, emit
-from hall.processes import version_spec
+from hall.engine import Flow
+from hall.models import Application, Task
+from hall.outbox import Kind
 from hall.states import TaskStatus
 
 log = logging.getLogger("hall.reminders")
@@ -50,7 +50,12 @@ def remind_overdue(session: Session, now: datetime, *, batch: int = BATCH) -> Re
     `REPEAT`, oldest deadline first, at most `batch` of them; the caller commits."""
     tasks = session.scalars(
         select(Task)
-        .options(joinedload(Task.application).joinedload(Application.version))
+        .options(
+            joinedload(Task.application).joinedload(Application.version),
+            # The engine's notify and log, below, read the application's tasks: one query
+            # for the whole batch rather than one per application.
+            joinedload(Task.application).selectinload(Application.tasks),
+        )
         .where(
             _status == TaskStatus.PENDING,
             Task.due_at.is_not(None),
@@ -62,32 +67,11 @@ def remind_overdue(session: Session, now: datetime, *, batch: int = BATCH) -> Re
         .with_for_update(of=Task, skip_locked=True)
     ).all()
     for task in tasks:
-        app = task.application
-        step = version_spec(app.version).flow[task.step_index]
-        row = emit(
-            session,
-            Kind.URGE,
-            recipient_id=task.assignee_id,
-            application_id=app.id,
-            task_id=task.id,
-            title=app.title,
-            serial=app.serial,
-            process=app.version.name,
-            step=step.name,
-            overdue_since=task.due_at.isoformat() if task.due_at else None,
-        )
-        row.created_at = now
-        session.add(
-            ActionLog(
-                application_id=app.id,
-                task_id=task.id,
-                actor_id=None,  # the hall's own timer
-                action="remind",
-                step_index=task.step_index,
-                detail={"due_at": task.due_at.isoformat() if task.due_at else None},
-                created_at=now,
-            )
-        )
+        # The engine's own notify and log: the same payload and history entry as an urge.
+        flow = Flow(session, task.application, now)
+        due = task.due_at.isoformat() if task.due_at else None
+        flow.notify(Kind.URGE, task.assignee_id, task=task, overdue_since=due)
+        flow.log("remind", task=task, due_at=due)  # no actor: the hall's own timer
         task.reminded_at = now
     return RemindReport(reminded=len(tasks), more=len(tasks) == batch)
 

@@ -158,7 +158,7 @@ class WeComCardChannel:
             allow_return=step.allow_return,
             transfer_candidates=candidates,
             kind=step.kind.value,
-            fill_in=any(f.required for f in step.result_fields),
+            fill_in=step.asks_for_results,
             resubmitted=bool((outbox.payload or {}).get("resubmitted")),
             signed_by=str((outbox.payload or {}).get("signed_by") or ""),
         )

@@ -202,8 +202,4 @@ def tasks_needing_results(session: Session, task_ids: list[int]) -> set[int]:
             select(ProcessVersion.id, ProcessVersion.spec).where(ProcessVersion.id.in_(version_ids))
         )
     }
-    return {
-        row.id
-        for row in rows
-        if any(f.required for f in specs[row.version_id].flow[row.step_index].result_fields)
-    }
+    return {row.id for row in rows if specs[row.version_id].flow[row.step_index].asks_for_results}

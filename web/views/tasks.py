@@ -11,8 +11,7 @@ from flask import Response, flash, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from hall import queries
-from hall.engine import RESULT_INVALID
-from hall.errors import AlreadyDecided, HallError, Invalid, NotFound
+from hall.errors import AlreadyDecided, HallError, Invalid, NotFound, ResultInvalid
 from hall.services import Decision
 from web.i18n import gettext
 from web.views import present, reads
@@ -173,7 +172,7 @@ def batch() -> BaseResponse:
         except AlreadyDecided:
             outcome.already.append(label)
         except HallError as exc:
-            if exc.message == RESULT_INVALID:  # a handling step: its result is typed in
+            if isinstance(exc, ResultInvalid):  # a handling step: its result is typed in
                 reason = gettext("需在详情页填写办理结果后办结")
             elif isinstance(exc, NotFound):
                 reason = gettext("未找到")
