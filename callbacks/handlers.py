@@ -51,6 +51,7 @@ from hall.errors import (
     Conflict,
     Invalid,
     NotFound,
+    ReasonRequired,
     ResultInvalid,
     UnknownPerson,
 )
@@ -63,7 +64,12 @@ _COUNTER_NAME = re.compile(r"^[a-z_]{1,40}$")
 CHOOSE_TARGET = "请先在「转交给」中选择转交对象，再点击「转交」。"
 STALE_CARD = "该待办不存在或已不由您处理。"
 FILL_IN_ON_THE_WEB = "该环节需要填写办理结果：请点卡片上的「查看详情」，在网页中填写后办结。"
+RETURN_ON_THE_WEB = "退回需要填写原因：请点卡片上的「查看详情」，在网页中填写退回原因后退回。"
 _LABELS = frozenset(name.value for name in ReplaceName)
+_ON_THE_WEB: dict[type[Exception], str] = {
+    ResultInvalid: FILL_IN_ON_THE_WEB,
+    ReasonRequired: RETURN_ON_THE_WEB,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +130,9 @@ def on_card_click(ctx: CallbackContext, event: Event) -> str | None:
         log.info("card click on task %s not open to %s", parsed.task_id, event.from_user)
         return replies.text(event.from_user, ctx.corp_id, STALE_CARD, ctx.now)
     except (Conflict, Invalid) as exc:
-        # A card sent before its step asked for fields (a card cannot collect them) says
-        # where to fill them in rather than only that they are missing.
-        text = FILL_IN_ON_THE_WEB if isinstance(exc, ResultInvalid) else exc.message
+        # What a card cannot carry (a handling step's fields, a return's reason; cards sent
+        # before those buttons became links still click back): where to type it in.
+        text = _ON_THE_WEB.get(type(exc), exc.message)
         return replies.text(event.from_user, ctx.corp_id, text, ctx.now)
     else:
         # The engine's own word when it is a label (a handling step's 办结 reads 已办理, a

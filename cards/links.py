@@ -33,5 +33,9 @@ class LinkBuilder:
     def application(self, application_id: int) -> str:
         return self.oauth(APPLICATION_PATH.format(id=int(application_id)))
 
+    def return_form(self, application_id: int) -> str:
+        """The application's page with its 退回 form open: a return needs a typed reason."""
+        return self.oauth(f"/applications/{int(application_id)}?act=return")
+
     def home(self) -> str:
         return self.oauth(HOME_PATH)

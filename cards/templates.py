@@ -82,6 +82,11 @@ class ReviewView:
     resubmitted: bool = False  # the applicant changed and resubmitted it after a return
     signed_by: str = ""  # the signer this reviewer added before themselves, who agreed
     fill_in: bool = False  # the step asks for fields a card cannot collect (e.g. 处理结果)
+    # 退回 opens this page (the reason is typed there); empty: the detail page.
+    return_url: str = ""
+    # A later step sent the application back to this one: who, and why.
+    returned_by: str = ""
+    return_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +217,9 @@ def review_card(
     elif view.signed_by:
         line = f"您加签的{view.signed_by}已同意，请继续处理。"
         card["sub_title_text"] = cut(line, limits.SUB_TITLE)
+    elif view.returned_by:
+        reason = view.return_reason or "请重新处理。"
+        card["sub_title_text"] = cut(f"{view.returned_by}退回：{reason}", limits.SUB_TITLE)
     elif view.resubmitted:
         card["sub_title_text"] = cut("申请人已按退回意见修改并重新提交。", limits.SUB_TITLE)
     first: str | Link = action_key(CardAction.APPROVE, view.task_id)
@@ -230,7 +238,10 @@ def review_card(
         ),
     ]
     if view.allow_return:
-        buttons.append(("退回", STYLE_PLAIN, action_key(CardAction.RETURN, view.task_id)))
+        # A return must say what to change, and a card cannot take text: the button opens
+        # the page's 退回 form. (A 退回 click from a card sent before this is answered with
+        # where to go, see callbacks.handlers.)
+        buttons.append(("退回", STYLE_PLAIN, Link(view.return_url or view.detail_url)))
     selection = _transfer_selection(view)
     if selection is not None:
         card["button_selection"] = selection
@@ -271,9 +282,11 @@ def result_card(view: NoticeView, *, outcome: str) -> dict[str, Any]:
     phrase = OUTCOME_PHRASES.get(outcome, OUTCOME_PHRASES["handled"])
     lines = []
     if view.comment:
-        lines.append(f"审批意见：{view.comment}")
+        label = "退回原因" if outcome == "returned" else "审批意见"
+        ended = view.comment[-1] in "。！？.!?"
+        lines.append(f"{label}：{view.comment}{'' if ended else '。'}")
     if outcome == "returned":
-        lines.append("请按意见修改后重新提交。")
+        lines.append("请修改后重新提交。")
     return _notice(
         title=f"您的申请{phrase}",
         desc=view.title,

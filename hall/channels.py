@@ -15,7 +15,8 @@ returned / handled); `comment` (a decision's or CC's comment); `reason` (task_ca
 flagged: a zh_CN phrase such as "已由他人处理", "申请人已撤回"); `due_at` (ISO time of a to-do's
 deadline); `overdue_since` (urge from the deadline timer: the deadline it passed);
 `resubmitted` (task_assigned: the applicant resubmitted after a return); `signed_by`
-(task_assigned: the signer added before this reviewer, who agreed); `by`
+(task_assigned: the signer added before this reviewer, who agreed); `returned_by` and
+`return_reason` (task_assigned: a later step sent the application back, who and why); `by`
 or `actor_id` (who urged, commented, CC'd, or rejected or returned); `body` or `comment_id`
 (comment); `text` (kinds this module does not know).
 """
@@ -237,10 +238,20 @@ def _render_task_assigned(outbox: Outbox, f: _Facts, _app: Application | None) -
     step = f"当前环节：{f.step}。" if f.step else ""
     signer = _text(payload, "signed_by")
     signed = f"您加签的{signer}已同意。" if signer else ""
+    back = _text(payload, "returned_by")
+    if back:
+        reason = _text(payload, "return_reason")
+        signed += f"{back}退回：{sentence(reason)}" if reason else f"{back}退回，请重新处理。"
     return Message(
         f"您有一条新的待办：{f.title}",
         f"{who}{what}{_serial_note(f)}等待您处理。{signed}{step}{_deadline(payload)}",
     )
+
+
+def sentence(text: str) -> str:
+    """`text` ended with a full stop unless it already ends a sentence."""
+    text = text.strip()
+    return text if not text or text[-1] in "。！？.!?" else f"{text}。"
 
 
 def decided_where(f: _Facts) -> str:
@@ -267,9 +278,10 @@ def _render_result(outbox: Outbox, f: _Facts, app: Application | None) -> Messag
     if outcome in {"rejected", "returned"} and (where := decided_where(f)):
         lines.append(f"处理环节：{where}。")
     if isinstance(comment, str) and comment:
-        lines.append(f"审批意见：{comment}")
+        label = "退回原因" if outcome == "returned" else "审批意见"
+        lines.append(f"{label}：{sentence(comment)}")
     if outcome == "returned":
-        lines.append("请按意见修改后重新提交。")
+        lines.append("请修改后重新提交。")
     return Message(f"您的申请{OUTCOME_PHRASES[outcome]}：{f.title}", "".join(lines))
 
 

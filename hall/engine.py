@@ -67,6 +67,8 @@ class Flow:
     now: datetime
     # The applicant resubmitted after a return: the reviewers' new to-dos say so.
     resubmitted: bool = False
+    # A later step sent the application back: the to-dos it reopens say who and why.
+    returned: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.spec: ProcessSpec = version_spec(self.app.version)
@@ -340,6 +342,8 @@ class Flow:
             self.fire_task(task, "skip", "auto_pass", actor_id=None, reason=reason)
             return True
         extra: dict[str, Any] = {"resubmitted": True} if self.resubmitted else {}
+        if self.returned is not None:
+            extra.update(self.returned)
         if signed_by:
             extra["signed_by"] = signed_by
         self.notify(
@@ -537,6 +541,8 @@ class Flow:
             )
         self.fire_task(task, "return", "return", actor_id=actor_id, comment=comment, to=return_to)
         self.cancel_open(f"已退回到「{self.step(target).name}」")
+        actor = self.session.get(Person, actor_id)  # the decider: already in the session
+        self.returned = {"returned_by": actor.name if actor else "", "return_reason": comment or ""}
         self.run_from(target, force_first=True)
 
     def _hand_to(self, task: Task, target: Person, origin: TaskOrigin) -> Task:

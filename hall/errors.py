@@ -38,6 +38,11 @@ class ResultInvalid(Invalid):
     application's page (a card or a batch approval cannot supply them)."""
 
 
+class ReasonRequired(Invalid):
+    """A return without its reason: the person it goes back to must learn what to change.
+    A card cannot carry text, so a return is made on the application's page."""
+
+
 class Conflict(HallError):
     """The request is well-formed but the state does not allow it now."""
 

@@ -33,6 +33,7 @@ from hall.errors import (
     Invalid,
     NotFound,
     RateLimited,
+    ReasonRequired,
     UnknownPerson,
 )
 from hall.forms import (
@@ -62,6 +63,7 @@ from hall.states import AppStatus, TaskStatus, fire
 
 DEFAULT_URGE_MINUTES = 30
 COMMENT_MAX = 2000
+RETURN_REASON_MISSING = "请填写退回原因，说明需要修改什么"
 CC_MAX = 50
 IDEMPOTENCY_KEY_MAX = 128
 ACTIONS = ("approve", "reject", "return", "transfer", "add_signer")
@@ -732,6 +734,8 @@ class Hall:
         if decision.action == "return":
             if not step.allow_return:
                 raise Conflict("该环节不允许退回")
+            if not (decision.comment or "").strip():
+                raise ReasonRequired("退回须填写原因", fields={"comment": RETURN_REASON_MISSING})
             flow.return_(task, actor.id, decision.comment, decision.return_to or "applicant")
             return "已退回"
         target = self._target(session, flow, task, actor, decision)

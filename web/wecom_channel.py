@@ -145,6 +145,7 @@ class WeComCardChannel:
         spec = version_spec(app.version)
         step = spec.flow[task.step_index]
         candidates = self._candidates(session, recipient, app) if step.allow_transfer else ()
+        payload = outbox.payload or {}
         view = ReviewView(
             task_id=task.id,
             round=task.round,
@@ -159,12 +160,15 @@ class WeComCardChannel:
             transfer_candidates=candidates,
             kind=step.kind.value,
             fill_in=step.asks_for_results,
-            resubmitted=bool((outbox.payload or {}).get("resubmitted")),
-            signed_by=str((outbox.payload or {}).get("signed_by") or ""),
+            resubmitted=bool(payload.get("resubmitted")),
+            signed_by=str(payload.get("signed_by") or ""),
+            return_url=self.links.return_form(app.id),
+            returned_by=str(payload.get("returned_by") or ""),
+            return_reason=str(payload.get("return_reason") or ""),
         )
         reminder = None
         if outbox.kind == Kind.URGE:
-            by = str((outbox.payload or {}).get("by") or "")
+            by = str(payload.get("by") or "")
             now = self.clock.now()
             since = task.activated_at or task.created_at
             waited = int((now - since).total_seconds() // 3600)

@@ -37,6 +37,7 @@ from cards import (
 from cards.limits import TASK_ID_RE
 
 DETAIL = "https://hall.example.edu.cn/m/applications/7"
+RETURN_FORM = "https://hall.example.edu.cn/m/applications/7?act=return"
 
 
 def _view(**kw) -> ReviewView:
@@ -49,6 +50,7 @@ def _view(**kw) -> ReviewView:
         "applicant_department": "计算机学院",
         "step_name": "负责人审批",
         "detail_url": DETAIL,
+        "return_url": RETURN_FORM,
         "rows": (Row("请假类型", "事假"), Row("天数", "2")),
     }
     base.update(kw)
@@ -97,7 +99,8 @@ def test_review_card_shape():
     assert card["button_list"] == [
         {"text": "同意", "style": 1, "key": "approve:123"},
         {"text": "驳回", "style": 3, "key": "reject:123"},
-        {"text": "退回", "style": 2, "key": "return:123"},
+        # A return needs a typed reason: the button opens the page's 退回 form.
+        {"type": 1, "text": "退回", "style": 2, "url": RETURN_FORM},
     ]
     assert "button_selection" not in card
     assert [a["key"] for a in card["action_menu"]["action_list"]] == ["menu:todo", "menu:progress"]
@@ -117,7 +120,7 @@ def test_handling_step_card_reads_banjie_or_links_to_the_form_it_needs():
     assert form["button_list"] == [
         {"type": 1, "text": "去办理", "style": 1, "url": DETAIL},
         {"text": "驳回", "style": 3, "key": "reject:123"},
-        {"text": "退回", "style": 2, "key": "return:123"},
+        {"type": 1, "text": "退回", "style": 2, "url": RETURN_FORM},
     ]
     assert not any(b.get("key") == "approve:123" for b in form["button_list"])
 
@@ -128,6 +131,16 @@ def test_a_consent_card_asks_agree_or_not():
         ("同意", "approve:123"),
         ("不同意", "reject:123"),
     ]
+
+
+def test_a_card_sent_back_by_a_later_step_says_who_and_why():
+    card = review_card(_view(returned_by="赵处长", return_reason="请核对天数"), nonce="n1")
+    assert card["sub_title_text"] == "赵处长退回：请核对天数"
+    bare = review_card(_view(returned_by="赵处长"), nonce="n2")
+    assert bare["sub_title_text"] == "赵处长退回：请重新处理。"
+    # Without a return URL (a view built elsewhere) 退回 opens the detail page.
+    plain = review_card(_view(return_url=""), nonce="n3")
+    assert plain["button_list"][2] == {"type": 1, "text": "退回", "style": 2, "url": DETAIL}
 
 
 def test_a_resubmitted_application_says_so_unless_it_is_a_reminder():
@@ -205,7 +218,7 @@ def test_reminder_card_is_a_fresh_review_card():
 def test_review_card_skips_candidates_whose_userid_cannot_be_an_option_id():
     card = review_card(_view(transfer_candidates=[Candidate("x" * 129, "太长")]), nonce="n")
     assert "button_selection" not in card
-    assert [b["key"] for b in card["button_list"]] == ["approve:123", "reject:123", "return:123"]
+    assert [b.get("key") for b in card["button_list"]] == ["approve:123", "reject:123", None]
 
 
 # ------------------------------------------------------------------- task ids
@@ -272,7 +285,7 @@ def test_result_card_approved():
     assert card["card_type"] == "text_notice"
     assert card["main_title"] == {"title": "您的申请已通过", "desc": "张三的教职工请假"}
     assert card["emphasis_content"] == {"title": "已通过", "desc": "办理结果"}
-    assert card["sub_title_text"] == "审批意见：同意，注意安全"
+    assert card["sub_title_text"] == "审批意见：同意，注意安全。"
     assert card["horizontal_content_list"] == [
         {"keyname": "事项", "value": "教职工请假"},
         {"keyname": "办件编号", "value": "20260901-0007"},
@@ -285,7 +298,9 @@ def test_result_card_approved():
 def test_result_card_returned_asks_to_resubmit_and_unknown_outcome_reads_handled():
     returned = result_card(_notice(comment="材料不全"), outcome="returned")
     assert returned["main_title"]["title"] == "您的申请被退回修改"
-    assert returned["sub_title_text"] == "审批意见：材料不全请按意见修改后重新提交。"
+    assert returned["sub_title_text"] == "退回原因：材料不全。请修改后重新提交。"
+    asked = result_card(_notice(comment="请补充医院证明！"), outcome="returned")
+    assert asked["sub_title_text"] == "退回原因：请补充医院证明！请修改后重新提交。"
     other = result_card(_notice(), outcome="mystery")
     assert other["main_title"]["title"] == "您的申请已办结"
     assert "sub_title_text" not in other

@@ -58,6 +58,15 @@ def test_task_assigned_names_the_todo_applicant_process_and_step(session):
     assert "当前环节：负责人审批" in message.body
 
 
+def test_a_to_do_sent_back_by_a_later_step_says_who_and_why(session):
+    s = scene(session)
+    row = assigned(session, s)
+    row.payload = {"returned_by": "赵处长", "return_reason": "请核对出差天数"}
+    assert "赵处长退回：请核对出差天数。当前环节：负责人审批" in render(session, row).body
+    row.payload = {"returned_by": "赵处长"}  # a row queued before returns needed a reason
+    assert "赵处长退回，请重新处理。" in render(session, row).body
+
+
 def test_a_to_do_back_after_an_added_signer_says_who_agreed(session):
     s = scene(session)
     row = assigned(session, s)
@@ -87,7 +96,8 @@ def test_result_titles_follow_the_outcome(session, outcome, title):
     session.flush()
     message = render(session, row)
     assert message.title == title
-    assert "审批意见：材料齐全" in message.body
+    label = "退回原因" if outcome == "returned" else "审批意见"
+    assert f"{label}：材料齐全。" in message.body
     assert ("重新提交" in message.body) == (outcome == "returned")
 
 
@@ -324,7 +334,7 @@ def result_message(session, app_id: int) -> Message:
 
 def test_a_resubmission_tells_the_reviewer_it_was_changed_and_sent_again(db, session):
     hall, head, applicant, app_id, task = waiting_at_the_head(db, session)
-    hall.decide(head.id, task.id, Decision("return", return_to="applicant"))
+    hall.decide(head.id, task.id, Decision("return", comment="请补充行程", return_to="applicant"))
     hall.resubmit(applicant.id, app_id, {"reason": "与考试冲突"})
     first, again = session.scalars(
         select(Outbox)

@@ -9,7 +9,14 @@ import pytest
 from sqlalchemy.orm import Session
 
 from hall.clock import FrozenClock
-from hall.errors import AlreadyDecided, Conflict, Invalid, NotFound, RateLimited
+from hall.errors import (
+    AlreadyDecided,
+    Conflict,
+    Invalid,
+    NotFound,
+    RateLimited,
+    ReasonRequired,
+)
 from hall.models import Application, Comment, Follower, Person, Task, TaskOrigin
 from hall.outbox import Kind
 from hall.services import Decision, Hall
@@ -118,10 +125,32 @@ def test_resubmit_from_start_when_the_process_says_so(hall, session, school):
     app = hall.submit(school.teacher.id, key, {"reason": "x"})
     hall.decide(school.dean.id, open_task(session, app.application_id, school.dean).id, APPROVE)
     head = open_task(session, app.application_id, school.jwc_head)
-    hall.decide(school.jwc_head.id, head.id, Decision("return", return_to="applicant"))
+    hall.decide(
+        school.jwc_head.id, head.id, Decision("return", comment="请补充行程", return_to="applicant")
+    )
     hall.resubmit(school.teacher.id, app.application_id, {"reason": "y"})
     task = open_task(session, app.application_id, school.dean)
     assert (task.step_key, task.round) == ("dean", 2)
+
+
+@pytest.mark.parametrize(
+    "case", [(None, "applicant"), ("", "dean"), ("  \n ", "applicant"), ("\t", "dean")]
+)
+def test_a_return_without_a_reason_is_refused_and_changes_nothing(
+    hall, session, school, three_steps, case
+):
+    comment, return_to = case
+    app = hall.submit(school.teacher.id, three_steps, {"reason": "出差"})
+    hall.decide(school.dean.id, open_task(session, app.application_id, school.dean).id, APPROVE)
+    clerk = open_task(session, app.application_id, school.jwc_clerk)
+    before = factories.snapshot(session)
+    with pytest.raises(ReasonRequired) as refused:
+        hall.decide(
+            school.jwc_clerk.id, clerk.id, Decision("return", comment=comment, return_to=return_to)
+        )
+    assert refused.value.detail["fields"] == {"comment": "请填写退回原因，说明需要修改什么"}
+    assert isinstance(refused.value, Invalid)  # the API answers 422 with the field
+    assert factories.snapshot(session) == before
 
 
 def test_return_to_an_earlier_step_from_inside_an_all_of_step(hall, session, school, three_steps):
@@ -137,6 +166,11 @@ def test_return_to_an_earlier_step_from_inside_an_all_of_step(hall, session, sch
     assert result.status == "pending"
     dean = open_task(session, app.application_id, school.dean)
     assert (dean.step_key, dean.round) == ("dean", 2)
+    # The reopened to-do says who sent it back and why (cards and in-app messages show it).
+    reopened = factories.outbox_of(session, app.application_id, Kind.TASK_ASSIGNED)[-1]
+    assert reopened.task_id == dean.id
+    assert reopened.payload["returned_by"] == school.jwc_clerk2.name
+    assert reopened.payload["return_reason"] == "院长再看看"
     assert app_of(session, app.application_id).current_step == 0
     hall.decide(school.dean.id, dean.id, APPROVE)
     # the all-of step runs again as a new round: both clerks decide again
@@ -180,7 +214,9 @@ def test_return_to_a_later_unknown_or_skipped_step_is_invalid(hall, session, sch
     before = factories.snapshot(session)
     for target in ("head", "skipped", "dean", "nope"):
         with pytest.raises(Invalid) as err:
-            hall.decide(school.dean.id, dean.id, Decision("return", return_to=target))
+            hall.decide(
+                school.dean.id, dean.id, Decision("return", comment="重看", return_to=target)
+            )
         assert list(cast("dict[str, str]", err.value.detail["fields"])) == ["return_to"]
     assert factories.snapshot(session) == before
 
@@ -203,7 +239,7 @@ def test_steps_may_forbid_return_transfer_and_add_signer(hall, session, school):
     task = open_task(session, app.application_id, school.dean)
     before = factories.snapshot(session)
     for decision in (
-        Decision("return"),
+        Decision("return", comment="请补充材料"),
         Decision("transfer", target_userid=school.deputy.userid),
         Decision("add_signer", target_userid=school.deputy.userid),
     ):
@@ -424,14 +460,18 @@ def test_withdraw_allowed_when_returned_and_after_a_fresh_resubmission(
 ):
     app = hall.submit(school.teacher.id, three_steps, {"reason": "x"})
     hall.decide(
-        school.dean.id, open_task(session, app.application_id, school.dean).id, Decision("return")
+        school.dean.id,
+        open_task(session, app.application_id, school.dean).id,
+        Decision("return", comment="改"),
     )
     hall.resubmit(school.teacher.id, app.application_id, {"reason": "y"})
     # the dean's earlier return was before this submission: the window is open again
     assert hall.withdraw(school.teacher.id, app.application_id).status == "withdrawn"
     other = hall.submit(school.teacher.id, three_steps, {"reason": "x"})
     hall.decide(
-        school.dean.id, open_task(session, other.application_id, school.dean).id, Decision("return")
+        school.dean.id,
+        open_task(session, other.application_id, school.dean).id,
+        Decision("return", comment="改"),
     )
     assert hall.withdraw(school.teacher.id, other.application_id).status == "withdrawn"
 

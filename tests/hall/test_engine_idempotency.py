@@ -123,7 +123,7 @@ def test_a_retried_submit_creates_one_application(hall, session, school, any_of)
 def test_a_retried_resubmit_is_replayed(hall, session, school, any_of):
     app = hall.submit(school.teacher.id, any_of, {"reason": "x"})
     task = pending(session, app.application_id, school.dean)
-    hall.decide(school.dean.id, task.id, Decision("return"))
+    hall.decide(school.dean.id, task.id, Decision("return", comment="请补充材料"))
     first = hall.resubmit(
         school.teacher.id, app.application_id, {"reason": "y"}, idempotency_key="r"
     )

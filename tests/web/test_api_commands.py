@@ -167,6 +167,13 @@ def test_someone_elses_task_is_404_and_unchanged(api, school: School, session):
 def test_return_to_the_applicant_then_resubmit(api, school: School):
     app_id = _submit(api, school.alice)["application_id"]
     task_id = _todo_id(api, school.bob)
+    silent = api.post(
+        f"/api/v1/tasks/{task_id}/decision",
+        school.bob,
+        {"action": "return", "return_to": "applicant"},
+    )
+    assert silent.status_code == 422  # a return must say what to change
+    assert silent.get_json()["error"]["fields"] == {"comment": "请填写退回原因，说明需要修改什么"}
     returned = api.post(
         f"/api/v1/tasks/{task_id}/decision",
         school.bob,

@@ -89,6 +89,33 @@ def test_a_return_reads_returned_not_failed_and_is_told_once(client_for, school,
     assert "退回修改 ·" not in page  # the application's echo of the same return
 
 
+def test_a_return_without_a_reason_comes_back_with_the_form_open(client_for, school, db, session):
+    app_id = submit(db, school.alice)
+    task = pending_task(session, app_id)
+    bob = client_for(school.bob)
+    # The 退回 button of a WeCom card opens the page with the return form open.
+    opened = text(bob.get(f"/applications/{app_id}?act=return"))
+    assert "<details open>" in opened
+    assert "填写退回原因，说明需要修改什么" in opened  # the reason box asks for it
+    assert re.search(r'<textarea id="decision-comment"[^>]*autofocus', opened)
+    assert "<details open>" not in text(bob.get(f"/applications/{app_id}"))
+
+    response = post(
+        bob,
+        f"/tasks/{task.id}/decide",
+        {"action": "return", "return_to": "applicant", "comment": "   "},
+        page=f"/applications/{app_id}",
+    )
+    assert response.status_code == 422
+    page = text(response)
+    assert "请填写退回原因，说明需要修改什么" in page
+    assert 'aria-invalid="true" aria-describedby="decision-comment-error"' in page
+    assert "<details open>" in page
+    session.expire_all()
+    assert pending_task(session, app_id).id == task.id  # nothing decided
+    assert session.get(Application, app_id).status.value == "pending"
+
+
 def test_transfer_to_a_colleague_with_the_picker_value(client_for, school, db, session):
     app_id = submit(db, school.alice)
     task = pending_task(session, app_id)

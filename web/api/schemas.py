@@ -90,7 +90,11 @@ class CcIn(Body):
 
 class DecisionIn(Body):
     action: Literal["approve", "reject", "return", "transfer", "add_signer"]
-    comment: str | None = Field(default=None, max_length=MAX_COMMENT)
+    comment: str | None = Field(
+        default=None,
+        max_length=MAX_COMMENT,
+        description="required to return (the reason: what needs to change)",
+    )
     return_to: str | None = Field(
         default=None, max_length=64, description='"applicant" or the key of an earlier step'
     )

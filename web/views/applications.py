@@ -93,8 +93,18 @@ def detail(application_id: int) -> Response:
         context = detail_context(application_id)
     except NotFound:
         return not_found_page()
+    # ?act=return (the 退回 button of a WeCom card): the 退回 form opens, its reason focused.
+    act = "return" if request.args.get("act") == "return" else ""
     return page(
-        "hall/application.html", values={}, errors={}, files={}, people={}, comment="", **context
+        "hall/application.html",
+        values={},
+        errors={},
+        files={},
+        people={},
+        comment="",
+        act=act,
+        return_to="",
+        **context,
     )
 
 

@@ -112,18 +112,22 @@ def decide(task_id: int) -> BaseResponse:
     except NotFound:
         return not_found_page()
     except Invalid as exc:
-        if decision is None or decision.result is None:
+        errors = invalid_fields(exc)
+        if decision is None or (decision.result is None and "comment" not in errors):
             flash_error(exc)
             return redirect(url_for("applications.detail", application_id=application_id))
-        # A handler's result fields come back with what they typed and each problem.
+        # A handler's result fields, or a return's missing reason: the page comes back with
+        # what they typed and each problem, the form they used still open.
         return page(
             "hall/application.html",
             422,
-            values=decision.result,
-            errors=invalid_fields(exc),
+            values=decision.result or {},
+            errors=errors,
             files={},
             people={},
             comment=decision.comment or "",
+            act=decision.action,
+            return_to=decision.return_to or "",
             **detail_context(application_id),
         )
     except HallError as exc:
