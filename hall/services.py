@@ -520,18 +520,24 @@ class Hall:
             if app.status != AppStatus.PENDING:
                 raise Conflict("只有审批中的申请可以催办")
             flow = self._flow(session, app)
-            minutes = flow.spec.options.urge_interval_minutes or DEFAULT_URGE_MINUTES
+            interval = timedelta(
+                minutes=flow.spec.options.urge_interval_minutes or DEFAULT_URGE_MINUTES
+            )
             now = self.clock.now()
-            if app.last_urged_at is not None:
-                ready = app.last_urged_at + timedelta(minutes=minutes)
-                if now < ready:
-                    wait = ready - now
-                    wait_minutes = max(1, -(-int(wait.total_seconds()) // 60))
-                    raise RateLimited(
-                        f"催办过于频繁，请{wait_minutes}分钟后再试",
-                        retry_after=int(wait.total_seconds()) + 1,
-                    )
             pending = flow.pending_tasks()
+            # A reviewer gets the interval to see a new to-do before the first urge, and
+            # again after each urge: a 【催办】 card right behind the to-do's own is noise.
+            received = min((t.activated_at or t.created_at for t in pending), default=now)
+            waits = [(received + interval, "审批人刚收到待办，请{n}分钟后再催办")]
+            if app.last_urged_at is not None:
+                waits.append((app.last_urged_at + interval, "催办过于频繁，请{n}分钟后再试"))
+            ready, message = max(waits)
+            if now < ready:
+                wait = ready - now
+                wait_minutes = max(1, -(-int(wait.total_seconds()) // 60))
+                raise RateLimited(
+                    message.format(n=wait_minutes), retry_after=int(wait.total_seconds()) + 1
+                )
             for task in pending:
                 flow.notify(Kind.URGE, task.assignee_id, task=task, by=actor.name)
             app.last_urged_at = now

@@ -22,7 +22,7 @@ from cards import NO_TARGET
 from config import Settings, load_settings
 from hall import jobs
 from hall.channels import ChannelRegistry, InAppChannel
-from hall.clock import utcnow
+from hall.clock import FrozenClock, utcnow
 from hall.db import Database
 from hall.models import (
     Application,
@@ -323,10 +323,15 @@ def _scene(served: Served) -> Scene:
     return Scene(head, colleague, applicant, app_id)
 
 
+def _an_hour_later(served: Served) -> Hall:
+    """The hall an hour on: the reviewer has had the to-do long enough to be urged."""
+    return Hall(served.db, FrozenClock(utcnow() + timedelta(hours=1)))
+
+
 @pytest.mark.pg_only
 def test_urge_sends_a_fresh_reminder_card(served: Served) -> None:
     scene = _scene(served)
-    Hall(served.db).urge(scene.applicant.id, scene.app_id)
+    _an_hour_later(served).urge(scene.applicant.id, scene.app_id)
     served.drain()
     first, reminder = cards_of(served.store, scene.head.userid)
     card = reminder["template_card"]
@@ -370,7 +375,7 @@ def test_an_urge_whose_old_card_cannot_be_greyed_out_is_still_delivered(served: 
     old = _task(served.db, scene.app_id)
     assert old.card_response_code is not None
     served.store.use_response_code(old.card_response_code)  # spent: the update is refused
-    Hall(served.db).urge(scene.applicant.id, scene.app_id)
+    _an_hour_later(served).urge(scene.applicant.id, scene.app_id)
     served.drain()
     first, reminder = cards_of(served.store, scene.head.userid)
     assert first["replace_name"] is None

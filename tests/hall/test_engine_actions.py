@@ -500,6 +500,15 @@ def test_urge_tells_current_reviewers_and_is_rate_limited(hall, session, school,
     app = hall.submit(school.teacher.id, key, {"reason": "x"})
     with pytest.raises(NotFound):
         hall.urge(school.dean.id, app.application_id)
+    # The reviewers get the interval to see the new to-do before the first urge.
+    clock.advance(minutes=45)
+    before = factories.snapshot(session)
+    with pytest.raises(RateLimited) as early:
+        hall.urge(school.teacher.id, app.application_id)
+    assert early.value.message == "审批人刚收到待办，请15分钟后再催办"
+    assert early.value.detail["retry_after"] == 15 * 60 + 1
+    assert factories.snapshot(session) == before
+    clock.advance(minutes=15)
     result = hall.urge(school.teacher.id, app.application_id)
     assert result.message == "已催办"
     urges = factories.outbox_of(session, app.application_id, Kind.URGE)
@@ -518,12 +527,37 @@ def test_urge_tells_current_reviewers_and_is_rate_limited(hall, session, school,
     assert len(factories.logs_of(session, app.application_id, "urge")) == 2
 
 
+def test_a_step_just_reached_gets_its_own_wait_before_an_urge(hall, session, school, clock):
+    key = flow_of(
+        session,
+        [
+            {"key": "a", "name": "院长", "approver": persons(school.dean)},
+            {"key": "b", "name": "处长", "approver": persons(school.jwc_head)},
+        ],
+    )
+    app = hall.submit(school.teacher.id, key, {"reason": "x"})
+    clock.advance(hours=5)
+    hall.decide(school.dean.id, open_task(session, app.application_id, school.dean).id, APPROVE)
+    clock.advance(minutes=10)
+    with pytest.raises(RateLimited) as early:  # 处长 got the to-do 10 minutes ago
+        hall.urge(school.teacher.id, app.application_id)
+    assert early.value.message == "审批人刚收到待办，请20分钟后再催办"
+    clock.advance(minutes=20)
+    hall.urge(school.teacher.id, app.application_id)
+    [urge] = factories.outbox_of(session, app.application_id, Kind.URGE)
+    assert urge.recipient_id == school.jwc_head.id
+
+
 def test_urge_default_interval_and_only_while_pending(hall, session, school, clock):
     key = flow_of(session, [{"key": "a", "name": "院长", "approver": persons(school.dean)}])
     app = hall.submit(school.teacher.id, key, {"reason": "x"})
+    clock.advance(minutes=29)
+    with pytest.raises(RateLimited):  # the to-do is 29 minutes old
+        hall.urge(school.teacher.id, app.application_id)
+    clock.advance(minutes=1)
     hall.urge(school.teacher.id, app.application_id)
     clock.advance(minutes=29)
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited):  # the last urge is 29 minutes old
         hall.urge(school.teacher.id, app.application_id)
     clock.advance(minutes=1)
     hall.urge(school.teacher.id, app.application_id)

@@ -235,6 +235,10 @@ def test_urge_is_rate_limited(api, school: School, clock: FrozenClock):
     app_id = _submit(api, school.alice)["application_id"]
     path = f"/api/v1/applications/{app_id}/urge"
     assert api.post(path, school.dave).status_code == 404
+    early = api.post(path, school.alice)  # the reviewer got the to-do just now
+    assert early.status_code == 429
+    assert early.get_json()["error"]["message"] == "审批人刚收到待办，请30分钟后再催办"
+    clock.advance(minutes=30)
     first = api.post(path, school.alice)
     assert first.status_code == 200
     assert first.get_json()["message"] == "已催办"

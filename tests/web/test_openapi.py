@@ -153,8 +153,7 @@ def test_real_answers_validate_against_the_document(api: Api, school: School, se
     fresh = mine[0]["id"]
     post(f"/api/v1/applications/{fresh}/comments", school.alice, {"body": "补充说明"})
     post(f"/api/v1/applications/{fresh}/cc", school.alice, {"userids": ["carol"]})
-    post(f"/api/v1/applications/{fresh}/urge", school.alice)
-    post(f"/api/v1/applications/{fresh}/urge", school.alice)  # 429
+    post(f"/api/v1/applications/{fresh}/urge", school.alice)  # 429: the to-do is brand new
     post(f"/api/v1/applications/{fresh}/withdraw", school.alice, {})
     post(f"/api/v1/applications/{fresh}/resubmit", school.alice, {"form": {"reason": "x"}})  # 409
     post(f"/api/v1/applications/{fresh}/withdraw", school.dave, {})  # 404

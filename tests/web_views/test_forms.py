@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from html import unescape
 from typing import Any
 
 from sqlalchemy import select
 
+from hall.clock import utcnow
 from hall.definitions import FieldType, parse_spec
 from hall.models import Application
 from tests.web_views.conftest import EVERY_FIELD
@@ -239,10 +241,16 @@ def test_people_search_for_the_picker(client_for, school):
 
 
 def test_withdraw_and_urge_from_the_page(client_for, school, db, session):
-    from tests.web_views.helpers import submit  # noqa: PLC0415
+    from tests.web_views.helpers import pending_task, submit  # noqa: PLC0415
 
     app_id = submit(db, school.alice)
     alice = client_for(school.alice)
+    early = post(alice, f"/applications/{app_id}/urge", {}, page=f"/applications/{app_id}")
+    assert early.status_code == 302
+    assert "审批人刚收到待办，请30分钟后再催办" in text(alice.get(f"/applications/{app_id}"))
+    task = pending_task(session, app_id)
+    task.activated_at = utcnow() - timedelta(hours=1)  # the reviewer has had it an hour
+    session.commit()
     urged = post(alice, f"/applications/{app_id}/urge", {}, page=f"/applications/{app_id}")
     assert urged.status_code == 302
     assert "已催办" in text(alice.get(f"/applications/{app_id}"))
