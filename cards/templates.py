@@ -87,6 +87,7 @@ class ReviewView:
     # A later step sent the application back to this one: who, and why.
     returned_by: str = ""
     return_reason: str = ""
+    reassigned_from: str = ""  # the reviewer who left, whose to-do this was
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +217,9 @@ def review_card(
         card["sub_title_text"] = cut(line, limits.SUB_TITLE)
     elif view.signed_by:
         line = f"您加签的{view.signed_by}已同意，请继续处理。"
+        card["sub_title_text"] = cut(line, limits.SUB_TITLE)
+    elif view.reassigned_from:
+        line = f"原处理人{view.reassigned_from}已停用，转由您处理。"
         card["sub_title_text"] = cut(line, limits.SUB_TITLE)
     elif view.returned_by:
         reason = view.return_reason or "请重新处理。"

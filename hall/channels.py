@@ -16,7 +16,8 @@ flagged: a zh_CN phrase such as "已由他人处理", "申请人已撤回"); `du
 deadline); `overdue_since` (urge from the deadline timer: the deadline it passed);
 `resubmitted` (task_assigned: the applicant resubmitted after a return); `signed_by`
 (task_assigned: the signer added before this reviewer, who agreed); `returned_by` and
-`return_reason` (task_assigned: a later step sent the application back, who and why); `by`
+`return_reason` (task_assigned: a later step sent the application back, who and why);
+`reassigned_from` (task_assigned: the reviewer who left, whose to-do this was); `by`
 or `actor_id` (who urged, commented, CC'd, or rejected or returned); `body` or `comment_id`
 (comment); `text` (kinds this module does not know).
 """
@@ -238,6 +239,9 @@ def _render_task_assigned(outbox: Outbox, f: _Facts, _app: Application | None) -
     step = f"当前环节：{f.step}。" if f.step else ""
     signer = _text(payload, "signed_by")
     signed = f"您加签的{signer}已同意。" if signer else ""
+    gone = _text(payload, "reassigned_from")
+    if gone:
+        signed += f"原处理人{gone}已停用，转由您处理。"
     back = _text(payload, "returned_by")
     if back:
         reason = _text(payload, "return_reason")

@@ -31,6 +31,7 @@ from hall.models import (
     Application,
     Follower,
     Person,
+    PersonStatus,
     Task,
     TaskOrigin,
 )
@@ -67,8 +68,10 @@ class Flow:
     now: datetime
     # The applicant resubmitted after a return: the reviewers' new to-dos say so.
     resubmitted: bool = False
-    # A later step sent the application back: the to-dos it reopens say who and why.
-    returned: dict[str, str] | None = None
+    # What the to-dos this action opens tell their reviewers about how they came: who sent
+    # the application back and why (returned_by, return_reason), whose to-do this was
+    # (reassigned_from). Payload keys of task_assigned, see hall.channels.
+    handover: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.spec: ProcessSpec = version_spec(self.app.version)
@@ -342,8 +345,8 @@ class Flow:
             self.fire_task(task, "skip", "auto_pass", actor_id=None, reason=reason)
             return True
         extra: dict[str, Any] = {"resubmitted": True} if self.resubmitted else {}
-        if self.returned is not None:
-            extra.update(self.returned)
+        if self.handover is not None:
+            extra.update(self.handover)
         if signed_by:
             extra["signed_by"] = signed_by
         self.notify(
@@ -542,7 +545,7 @@ class Flow:
         self.fire_task(task, "return", "return", actor_id=actor_id, comment=comment, to=return_to)
         self.cancel_open(f"已退回到「{self.step(target).name}」")
         actor = self.session.get(Person, actor_id)  # the decider: already in the session
-        self.returned = {"returned_by": actor.name if actor else "", "return_reason": comment or ""}
+        self.handover = {"returned_by": actor.name if actor else "", "return_reason": comment or ""}
         self.run_from(target, force_first=True)
 
     def _hand_to(self, task: Task, target: Person, origin: TaskOrigin) -> Task:
@@ -553,6 +556,42 @@ class Flow:
         )
         self.open(new, auto=False)
         return new
+
+    def reassign(self, task: Task) -> Task | None:
+        """Hand a pending task whose reviewer is no longer active (left the school, account
+        disabled) to whom the step would pick now, else to the process's administrators;
+        None when nobody can take it. The hall's own act, logged as 自动转交."""
+        gone = task.assignee
+        round_ = self.round_tasks(task.step_index, task.round)
+        if self.mode(task.step_index, task.round) == Mode.ANY:
+            # Any one decision counts: a colleague still on it is enough, nobody is added.
+            stays = [
+                t
+                for t in round_
+                if t is not task
+                and t.status == TaskStatus.PENDING
+                and t.assignee.status == PersonStatus.ACTIVE
+            ]
+            if stays:
+                self.fire_task(task, "cancel", "reassign", actor_id=None, departed=gone.userid)
+                return stays[0]
+        open_ = {t.assignee_id for t in round_ if t.status in OPEN_TASK_STATES}
+        with self.session.no_autoflush:
+            chosen = resolve_rule(
+                self.session, self.step(task.step_index).approver, self.app.applicant, self.app.form
+            )
+            free = [p for p in chosen if p.id not in open_]
+            if not free:
+                admins = fallback_people(self.session, self.app.process.department_id)
+                free = [p for p in admins if p.id not in open_]
+        if not free:
+            return None
+        target = free[0]
+        self.fire_task(
+            task, "transfer", "reassign", actor_id=None, to=target.userid, departed=gone.userid
+        )
+        self.handover = {"reassigned_from": gone.name}
+        return self._hand_to(task, target, TaskOrigin.TRANSFER)
 
     def transfer(self, task: Task, actor_id: int, target: Person, comment: str | None) -> Task:
         self.fire_task(

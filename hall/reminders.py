@@ -7,6 +7,10 @@ sends (an `urge` outbox row without `by`: the WeCom card reads 【超时提醒�
 `Task.reminded_at`; a task still pending `REPEAT` later is reminded again, so a forgotten
 to-do never goes quiet and a flow never freezes unnoticed.
 
+A to-do whose reviewer is no longer active (the nightly sync or WeCom disabled them) would
+wait forever: each pass also hands such tasks on (`reassign_all`, `Flow.reassign`) to whom
+the step would pick now, else to the process's administrators.
+
 The worker runs a pass every `INTERVAL` (`remind_forever`, a thread like the statistics'
 fold); `hall remind` runs one by hand. Several workers may run passes at once: on PostgreSQL
 the overdue tasks are claimed with FOR UPDATE SKIP LOCKED, on SQLite the write transaction
@@ -26,8 +30,9 @@ from sqlalchemy.orm import Session, joinedload
 from hall.clock import Clock
 from hall.db import Database
 from hall.engine import Flow
-from hall.models import Application, Task
+from hall.models import Application, Person, PersonStatus, Task
 from hall.outbox import Kind
+from hall.services import Hall
 from hall.states import TaskStatus
 
 log = logging.getLogger("hall.reminders")
@@ -88,14 +93,60 @@ def remind_all(db: Database, now: datetime) -> int:
             return total
 
 
+@dataclass(frozen=True)
+class ReassignReport:
+    handed_on: int  # tasks given to someone active
+    stuck: int  # tasks nobody could take (no one the step picks, no administrator)
+
+
+def reassign_all(db: Database, clock: Clock) -> ReassignReport:
+    """Hand on every pending task whose reviewer is no longer active, one application per
+    transaction (`Hall.reassign_departed`), `BATCH` applications per query."""
+    hall = Hall(db, clock)
+    handed_on = stuck = 0
+    seen: set[int] = set()
+    while True:
+        with db.reader() as session:
+            ids = list(
+                session.scalars(
+                    select(Task.application_id)
+                    .join(Person, Person.id == Task.assignee_id)
+                    .where(
+                        _status == TaskStatus.PENDING,
+                        Person.status != PersonStatus.ACTIVE,
+                        Task.application_id.not_in(seen),
+                    )
+                    .distinct()
+                    .order_by(Task.application_id)
+                    .limit(BATCH)
+                )
+            )
+        for application_id in ids:
+            done, left = hall.reassign_departed(application_id)
+            handed_on += done
+            stuck += left
+            if left:
+                log.warning(
+                    "application %s: %d task(s) of people who left have nobody to take them",
+                    application_id,
+                    left,
+                )
+        seen.update(ids)
+        if len(ids) < BATCH:
+            return ReassignReport(handed_on, stuck)
+
+
 def remind_forever(db: Database, stop: threading.Event, clock: Clock, interval: float) -> None:
-    """The worker's loop: remind all that is due, then wait `interval` seconds, until `stop`
-    is set."""
+    """The worker's loop: remind all that is due and hand on the to-dos of people who left,
+    then wait `interval` seconds, until `stop` is set."""
     while not stop.is_set():
         try:
             reminded = remind_all(db, clock.now())
             if reminded:
                 log.info("deadline reminders sent: %d", reminded)
+            moved = reassign_all(db, clock)
+            if moved.handed_on:
+                log.info("to-dos of people who left handed on: %d", moved.handed_on)
         except Exception:
-            log.exception("deadline reminders failed; retrying next interval")
+            log.exception("deadline reminders or hand-overs failed; retrying next interval")
         stop.wait(interval)

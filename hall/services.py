@@ -552,6 +552,22 @@ class Hall:
 
         return self._run(None, work)
 
+    # ------------------------------------------------------------- the hall
+
+    def reassign_departed(self, application_id: int) -> tuple[int, int]:
+        """Hand on the application's pending tasks whose reviewer is no longer active (the
+        nightly sync or WeCom disabled them): (handed on, left because nobody could take
+        them). A flow must not wait for someone who has left."""
+
+        with self.db.unit_of_work() as session:
+            app = self._lock(session, application_id)
+            if app.status != AppStatus.PENDING:
+                return 0, 0
+            flow = self._flow(session, app)
+            departed = [t for t in flow.pending_tasks() if t.assignee.status != PersonStatus.ACTIVE]
+            stuck = sum(1 for task in departed if flow.reassign(task) is None)
+            return len(departed) - stuck, stuck
+
     # ---------------------------------------------------------- everyone
 
     def comment(self, actor_id: int, application_id: int, body: str) -> ActionResult:

@@ -220,6 +220,7 @@ CATALOGUE: dict[str, str] = {
     "自动通过": "passed automatically",
     "已报备": "notified",
     "超时提醒": "overdue reminder",
+    "自动转交（原处理人已停用）": "handed on (the reviewer's account is disabled)",
     # decision panel
     "审批操作": "Decision",
     "意见": "Comment",

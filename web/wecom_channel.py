@@ -165,6 +165,7 @@ class WeComCardChannel:
             return_url=self.links.return_form(app.id),
             returned_by=str(payload.get("returned_by") or ""),
             return_reason=str(payload.get("return_reason") or ""),
+            reassigned_from=str(payload.get("reassigned_from") or ""),
         )
         reminder = None
         if outbox.kind == Kind.URGE:

@@ -138,6 +138,8 @@ def test_a_card_sent_back_by_a_later_step_says_who_and_why():
     assert card["sub_title_text"] == "赵处长退回：请核对天数"
     bare = review_card(_view(returned_by="赵处长"), nonce="n2")
     assert bare["sub_title_text"] == "赵处长退回：请重新处理。"
+    gone = review_card(_view(reassigned_from="陈辅导员"), nonce="n4")
+    assert gone["sub_title_text"] == "原处理人陈辅导员已停用，转由您处理。"
     # Without a return URL (a view built elsewhere) 退回 opens the detail page.
     plain = review_card(_view(return_url=""), nonce="n3")
     assert plain["button_list"][2] == {"type": 1, "text": "退回", "style": 2, "url": DETAIL}

@@ -20,7 +20,7 @@ from hall import demo
 from hall.cli import cli
 from hall.clock import utcnow
 from hall.db import Database
-from hall.models import Person, ProcessVersion, Task
+from hall.models import Person, PersonStatus, ProcessVersion, Task
 from hall.process_library import load_library
 from hall.services import Hall
 from hall.tokens import person_for_token
@@ -255,3 +255,10 @@ def test_remind_reminds_each_overdue_to_do_once(env: dict[str, str], database: D
             task.due_at = utcnow() - timedelta(hours=1)
     assert "已发送 2 条超时提醒" in _invoke(env, "remind").stdout
     assert "已发送 0 条超时提醒" in _invoke(env, "remind").stdout  # once a day at most
+    # A technician leaves: the any-of step goes on with the other one.
+    with database.unit_of_work() as session:
+        first = session.scalars(select(Task).where(Task.application_id == app_id)).first()
+        assert first is not None
+        session.get_one(Person, first.assignee_id).status = PersonStatus.INACTIVE
+    assert "已转交 1 件已停用人员的待办" in _invoke(env, "remind").stdout
+    assert "已转交 0 件" in _invoke(env, "remind").stdout

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
 from sqlalchemy.orm import Session
 
-from hall.clock import FrozenClock
 from hall.errors import (
     AlreadyDecided,
     Conflict,
@@ -19,26 +17,11 @@ from hall.errors import (
 )
 from hall.models import Application, Comment, Follower, Person, Task, TaskOrigin
 from hall.outbox import Kind
-from hall.services import Decision, Hall
+from hall.services import Decision
 from hall.states import AppStatus, TaskStatus
 from tests import factories
 
 APPROVE = Decision("approve")
-
-
-@pytest.fixture
-def school(session):
-    return factories.school(session)
-
-
-@pytest.fixture
-def clock():
-    return FrozenClock(datetime(2026, 9, 1, 1, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def hall(db, clock):
-    return Hall(db, clock)
 
 
 def persons(*people: Person) -> dict[str, Any]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
-from hall.clock import FrozenClock
 from hall.errors import Conflict, Invalid
 from hall.models import Application, Follower, Person, RoleCode, Task, TaskOrigin
 from hall.outbox import Kind
@@ -18,21 +17,6 @@ from hall.states import AppStatus, TaskStatus
 from tests import factories
 
 APPROVE = Decision("approve")
-
-
-@pytest.fixture
-def school(session):
-    return factories.school(session)
-
-
-@pytest.fixture
-def clock():
-    return FrozenClock(datetime(2026, 9, 1, 1, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def hall(db, clock):
-    return Hall(db, clock)
 
 
 FORM = [
