@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from flask import Flask
+
 from tests.web_views.helpers import post, submit, text
-from web.i18n import CATALOGUE, STATUS_LABELS
+from web.i18n import CATALOGUE, STATUS_LABELS, localize
 from web.views.present import ACTION_LABELS, KIND_LABELS
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "web" / "templates" / "hall"
@@ -64,6 +66,48 @@ def test_every_message_has_an_english_text():
     used |= set(STATUS_LABELS.values()) | set(ACTION_LABELS.values()) | set(KIND_LABELS.values())
     missing = sorted(m for m in used if m not in CATALOGUE and re.search(r"[\u4e00-\u9fff]", m))
     assert missing == [], missing
+
+
+HALL = Path(__file__).resolve().parents[2] / "hall"
+# A domain error raised with a zh_CN message, or a per-field message of one.
+_RAISED = re.compile(
+    r"\b(?:Invalid|Conflict|NotFound|RateLimited|AlreadyDecided|ReasonRequired|ResultInvalid)"
+    r'\(\s*"([^"]*[\u4e00-\u9fff][^"]*)"'
+)
+_FIELD = re.compile(r'(?:fields=\{"\w+": |problem = )"([^"{]*[\u4e00-\u9fff][^"{]*)"')
+
+
+def test_every_answer_of_the_services_has_an_english_text():
+    """What the engine and services refuse with is flashed on the page in its language."""
+    used: set[str] = set()
+    for module in HALL.glob("*.py"):
+        source = module.read_text(encoding="utf-8")
+        used |= set(_RAISED.findall(source)) | set(_FIELD.findall(source))
+    assert len(used) > 40  # the patterns still find them
+    assert sorted(filter(_untranslated, used)) == []
+
+
+def _untranslated(message: str) -> bool:
+    # A message that goes on with a value ("人员不存在：" + names) is tried with one.
+    sample = message + "张三" if message.endswith("：") else message
+    return localize_en(sample) == sample
+
+
+def localize_en(message: str) -> str:
+    with Flask(__name__).test_request_context(headers={"Accept-Language": "en"}):
+        return localize(message)
+
+
+def test_a_refusal_is_flashed_in_english(client_for, school, db):
+    app_id = submit(db, school.alice)
+    alice = client_for(school.alice)
+    headers = {"Accept-Language": "en"}
+    page = text(alice.get(f"/applications/{app_id}", headers=headers))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    alice.post(f"/applications/{app_id}/urge", data={"csrf_token": token.group(1)}, headers=headers)
+    after = text(alice.get(f"/applications/{app_id}", headers=headers))
+    assert "The reviewer has only just received it: urge again in 30 min" in after
 
 
 def test_catalogue_filters_and_frequently_used(client_for, school, db):

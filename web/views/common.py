@@ -38,7 +38,7 @@ from hall.db import Database
 from hall.errors import HallError, Invalid, NotFound
 from hall.services import Hall
 from web.auth import safe_next
-from web.i18n import gettext
+from web.i18n import current_lang, gettext, localize
 
 csrf = CSRFProtect()
 
@@ -125,10 +125,14 @@ def back(default: str) -> BaseResponse:
 
 
 def flash_error(exc: HallError) -> None:
-    text = gettext("未找到") if isinstance(exc, NotFound) else exc.message
+    """The services' zh_CN answer in the page's language (web.i18n.localize)."""
+    text = gettext("未找到") if isinstance(exc, NotFound) else localize(exc.message)
     fields = exc.detail.get("fields")
     if isinstance(fields, dict) and fields:
-        text += "：" + "；".join(str(v) for v in fields.values())
+        english = current_lang() == "en"
+        text += (": " if english else "：") + ("; " if english else "；").join(
+            localize(str(v)) for v in fields.values()
+        )
     flash(text, "error")
 
 
