@@ -372,3 +372,16 @@ def dump_spec(spec: ProcessSpec) -> dict[str, Any]:
 
 def dump_yaml(spec: ProcessSpec) -> str:
     return yaml.safe_dump(dump_spec(spec), allow_unicode=True, sort_keys=False)
+
+
+# What a reviewer may attach to a decision (a signed scan, a receipt, a photo of the fix):
+# one attachment field every step has, apart from any form. Uploads name it with no
+# process (a process key is never empty), so no form field can stand in for it.
+DECISION_FILES = FormField(
+    key="decision_files",
+    label="附件",
+    type=FieldType.ATTACHMENT,
+    max_files=5,
+    max_size_mb=20,
+    accept=("pdf", "jpg", "jpeg", "png", "doc", "docx", "xls", "xlsx"),
+)

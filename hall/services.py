@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import timedelta
 from typing import Any, Literal
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from hall.clock import Clock, SystemClock
 from hall.db import Database
-from hall.definitions import FieldType, FormField, ProcessSpec, Step, StepKind
+from hall.definitions import DECISION_FILES, FieldType, FormField, ProcessSpec, Step, StepKind
 from hall.engine import Flow, local_date
 from hall.errors import (
     AlreadyDecided,
@@ -77,6 +77,8 @@ class Decision:
     target_userid: str | None = None  # transfer / add_signer target
     position: Literal["before", "after"] = "after"  # add_signer
     result: dict[str, Any] | None = None  # handling steps: the result fields the handler fills
+    # Files the reviewer uploaded for this decision (DECISION_FILES), any action.
+    attachments: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -745,6 +747,10 @@ class Hall:
         if decision.action not in ACTIONS:
             raise Invalid("未知的操作", fields={"action": "未知的操作"})
         _check_comment(decision.comment)
+        for row in _decision_files(session, actor, decision.attachments):
+            # Linked in the decision's transaction: a refused decision links nothing.
+            row.application_id = flow.app.id
+            row.field_key = decision_files_key(task.id)
         step = flow.step(task.step_index)
         if decision.action == "approve":
             flow.approve(task, actor.id, decision.comment, decision.result)
@@ -822,6 +828,40 @@ _DECIDED_AS = {
     "return": (TaskStatus.RETURNED, "已退回"),
     "transfer": (TaskStatus.TRANSFERRED, "已转交"),
 }
+
+
+def decision_files_key(task_id: int) -> str:
+    """`Attachment.field_key` of the files attached to the decision on task `task_id`."""
+    return f"decision:{task_id}"
+
+
+def _decision_files(session: Session, actor: Person, ids: Sequence[int]) -> list[Attachment]:
+    """The actor's own, not yet attached uploads `ids`, or Invalid."""
+    if not ids:
+        return []
+    problem = None
+    if len(ids) > DECISION_FILES.max_files:
+        problem = f"最多上传{DECISION_FILES.max_files}个文件"
+    elif len(set(ids)) != len(ids) or not all(isinstance(i, int) for i in ids):
+        problem = "附件格式不正确"
+    rows = (
+        []
+        if problem
+        else list(
+            session.scalars(
+                select(Attachment).where(
+                    Attachment.id.in_(list(ids)),
+                    Attachment.uploader_id == actor.id,
+                    Attachment.application_id.is_(None),
+                )
+            )
+        )
+    )
+    if problem is None and len(rows) != len(ids):
+        problem = "附件不存在或不可用"
+    if problem is not None:
+        raise Invalid("附件有误", fields={"decision_files": problem})
+    return rows
 
 
 def _check_comment(comment: str | None) -> None:

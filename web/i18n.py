@@ -252,6 +252,7 @@ CATALOGUE: dict[str, str] = {
     "草稿不能抄送": "A draft cannot be copied to others",
     "草稿不能评论": "A draft cannot be commented on",
     "幂等键无效": "Invalid idempotency key",
+    "附件有误": "Please correct the attachments",
     "长度应为1到128个字符": "1 to 128 characters",
     "人员不存在：{who}": "No such person: {who}",
     "该幂等键已用于另一个请求": "This idempotency key was used for another request",

@@ -15,7 +15,7 @@ from hall.errors import (
     RateLimited,
     ReasonRequired,
 )
-from hall.models import Application, Comment, Follower, Person, Task, TaskOrigin
+from hall.models import Application, Attachment, Comment, Follower, Person, Task, TaskOrigin
 from hall.outbox import Kind
 from hall.services import Decision
 from hall.states import AppStatus, TaskStatus
@@ -610,3 +610,38 @@ def test_cc_adds_followers_who_may_then_comment(hall, session, school):
         with pytest.raises(Invalid):
             hall.cc(school.dean.id, app.application_id, bad)
     assert factories.snapshot(session) == before
+
+
+# ------------------------------------------------------------ files on a decision
+
+
+def test_a_decision_carries_the_reviewers_own_fresh_files(hall, session, school):
+    key = flow_of(session, [{"key": "a", "name": "院长", "approver": persons(school.dean)}])
+    app = hall.submit(school.teacher.id, key, {"reason": "x"})
+    task = open_task(session, app.application_id, school.dean)
+    own = factories.attachment(session, school.dean, filename="签字页.pdf")
+    other = factories.attachment(session, school.deputy)
+    session.commit()
+    before = factories.snapshot(session)
+    for bad in ((own.id, other.id), (own.id, own.id), (own.id, 10**12)):
+        with pytest.raises(Invalid) as refused:
+            hall.decide(school.dean.id, task.id, Decision("approve", attachments=bad))
+        fields = refused.value.detail["fields"]
+        assert isinstance(fields, dict)
+        assert set(fields) == {"decision_files"}
+    # A decision refused for another reason links nothing either.
+    with pytest.raises(ReasonRequired):
+        hall.decide(school.dean.id, task.id, Decision("return", attachments=(own.id,)))
+    assert factories.snapshot(session) == before
+    session.expire_all()
+    assert session.get(Attachment, own.id).application_id is None
+
+    hall.decide(school.dean.id, task.id, Decision("approve", attachments=(own.id,)))
+    session.expire_all()
+    linked = session.get(Attachment, own.id)
+    assert (linked.application_id, linked.field_key) == (app.application_id, f"decision:{task.id}")
+    # Once attached, the file cannot be attached to another decision.
+    again = hall.submit(school.teacher.id, key, {"reason": "y"})
+    second = open_task(session, again.application_id, school.dean)
+    with pytest.raises(Invalid):
+        hall.decide(school.dean.id, second.id, Decision("approve", attachments=(own.id,)))

@@ -138,3 +138,80 @@ def test_someone_elses_upload_cannot_be_attached(client_for, school):
     )
     assert response.status_code == 422
     assert "附件不存在或不可用" in text(response)
+
+
+# ------------------------------------------------------------ files on a decision
+
+
+def _decision_upload(client, name: str = "签字页.pdf", data: bytes = PDF) -> int:
+    response = upload(client, name, data, field="decision_files", process="")
+    assert response.status_code == 201, response.get_json()
+    return int(response.get_json()["id"])
+
+
+def test_a_reviewer_attaches_files_to_a_decision(client_for, school, db, session):
+    from tests.web_views.helpers import pending_task, submit  # noqa: PLC0415
+
+    app_id = submit(db, school.alice)
+    task = pending_task(session, app_id)
+    bob = client_for(school.bob)
+    assert "decision_files" in text(bob.get(f"/applications/{app_id}"))  # the panel asks
+    scan = _decision_upload(bob)
+    photo = _decision_upload(bob, "现场.png", tiny_png())
+    response = post(
+        bob,
+        f"/tasks/{task.id}/decide",
+        {"action": "approve", "comment": "已盖章", "decision_files": [str(scan), str(photo)]},
+        page=f"/applications/{app_id}",
+    )
+    assert response.status_code == 302
+    session.expire_all()
+    rows = session.scalars(select(Attachment).where(Attachment.id.in_([scan, photo]))).all()
+    assert {(r.application_id, r.field_key) for r in rows} == {(app_id, f"decision:{task.id}")}
+    # The applicant sees them under 同意 in the history, and may download them.
+    page = text(client_for(school.alice).get(f"/applications/{app_id}"))
+    history = page[page.index("办理记录") :]
+    assert history.index("已盖章") < history.index(f"/attachments/{scan}")
+    assert "签字页.pdf" in history
+    assert "现场.png" in history
+    download = client_for(school.alice).get(f"/attachments/{scan}")
+    assert (download.status_code, download.data) == (200, PDF)
+    download.close()
+
+
+def test_a_decision_refuses_files_that_are_not_the_reviewers_own_and_fresh(
+    client_for, school, db, session
+):
+    from tests.web_views.helpers import pending_task, submit  # noqa: PLC0415
+
+    app_id = submit(db, school.alice)
+    task = pending_task(session, app_id)
+    bob = client_for(school.bob)
+    others = _decision_upload(client_for(school.carol), "别人的.pdf")
+    own = _decision_upload(bob)
+    refused = post(
+        bob,
+        f"/tasks/{task.id}/decide",
+        {"action": "approve", "comment": "同意", "decision_files": [str(own), str(others)]},
+        page=f"/applications/{app_id}",
+    )
+    assert refused.status_code == 422  # the page comes back, what was typed kept
+    page = text(refused)
+    assert "附件不存在或不可用" in page
+    assert "同意</textarea>" in page
+    assert f'value="{own}"' in page  # the own file stays listed
+    assert "签字页.pdf" in page
+    assert f'value="{others}"' not in page  # someone else's is not shown, not even its name
+    assert "别人的.pdf" not in page
+    session.expire_all()
+    assert pending_task(session, app_id).id == task.id  # nothing decided, nothing linked
+    assert session.get(Attachment, own).application_id is None
+    too_many = [str(_decision_upload(bob)) for _ in range(6)]
+    crowded = post(
+        bob,
+        f"/tasks/{task.id}/decide",
+        {"action": "approve", "decision_files": too_many},
+        page=f"/applications/{app_id}",
+    )
+    assert crowded.status_code == 422
+    assert "最多上传5个文件" in text(crowded)

@@ -14,6 +14,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from hall import queries
+from hall.definitions import DECISION_FILES
 from hall.errors import HallError, NotFound
 from hall.states import AppStatus
 from web.i18n import gettext
@@ -64,14 +65,17 @@ def detail_context(application_id: int) -> dict[str, Any]:
         attachments = reads.application_attachments(s, application_id)
         my_task = next((t for t in detail.tasks if t.id == detail.my_task_id), None)
     step = spec.flow[my_task.step.index] if my_task is not None else None
+    timeline = present.timeline(detail)
     return {
         "detail": detail,
         "spec": spec,
         "attachments": attachments,
         "flow": present.flow_view(detail),
-        "timeline": present.timeline(detail),
+        "timeline": timeline,
         "my_task": my_task,
         "my_step": step,
+        "decision_files": DECISION_FILES.model_copy(update={"label": gettext("附件")}),
+        "decided_with": present.decision_files(timeline, attachments),  # by entry id
         "earlier_steps": [s for s in detail.flow if my_task and s.index < my_task.step.index],
         "idempotency_key": uuid.uuid4().hex,
         "now": clock().now(),

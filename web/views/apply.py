@@ -43,7 +43,7 @@ def _render(
     status: int = 200,
 ) -> Response:
     with db().reader() as s:
-        files = reads.attachment_names(s, attachment_ids_in(fields, values))
+        files = reads.attachment_names(s, person_id(), attachment_ids_in(fields, values))
         people = reads.person_labels(s, person_userids_in(fields, values))
     returned = None
     if application is not None and application.status == AppStatus.RETURNED:

@@ -3,8 +3,10 @@ times, masked names. Pure functions of `hall.queries` read models."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
 from hall.queries import ApplicationDetail, TaskOut, TimelineEntry
 from hall.states import AppStatus, TaskStatus
@@ -35,6 +37,14 @@ ACTION_LABELS: dict[str, str] = {
 }
 
 HANDLED = "handled"
+
+
+class _Attached(Protocol):
+    @property
+    def field_key(self) -> str | None: ...
+
+
+A = TypeVar("A", bound=_Attached)
 
 KIND_LABELS = {"approval": "审批", "notify": "报备", "handle": "办理环节", "consent": "确认"}
 
@@ -137,6 +147,28 @@ def _echoes(entry: TimelineEntry, before: TimelineEntry) -> bool:
         and before.actor is not None
         and entry.actor.userid == before.actor.userid
     )
+
+
+# The entries a decision's files are shown under (their actor made the decision).
+DECISIONS = frozenset({"approve", HANDLED, "reject", "return", "transfer", "add_signer"})
+
+
+def decision_files(
+    entries: Iterable[TimelineEntry], attachments: Iterable[A]
+) -> dict[int, list[A]]:
+    """Timeline entry id → the files attached to that decision. Files are kept by task
+    (field key `decision:<task id>`); a task decided twice (加签 before oneself, then 同意)
+    shows them under its last decision."""
+    by_task: dict[int, list[A]] = {}
+    for a in attachments:
+        prefix, _, task_id = (a.field_key or "").partition(":")
+        if prefix == "decision" and task_id.isdigit():
+            by_task.setdefault(int(task_id), []).append(a)
+    last: dict[int, int] = {}
+    for e in entries:
+        if e.action in DECISIONS and e.actor is not None and e.task_id in by_task:
+            last[e.task_id] = e.id
+    return {entry_id: by_task[task_id] for task_id, entry_id in last.items()}
 
 
 def action_label(action: str) -> str:

@@ -3,6 +3,7 @@ picker, delegations. Each takes a session and the viewer's id and returns plain 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -142,13 +143,6 @@ def version_spec_of(session: Session, application_id: int) -> ProcessSpec:
     return parse_spec(app.version.spec)
 
 
-def attachment_names(session: Session, ids: list[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = session.execute(select(Attachment.id, Attachment.filename).where(Attachment.id.in_(ids)))
-    return dict(rows.all())
-
-
 @dataclass(frozen=True)
 class AttachmentRow:
     id: int
@@ -164,6 +158,20 @@ def application_attachments(session: Session, application_id: int) -> list[Attac
         .order_by(Attachment.id)
     )
     return [AttachmentRow(a.id, a.field_key, a.filename, a.size) for a in rows]
+
+
+def attachment_names(session: Session, person_id: int, ids: Sequence[int]) -> dict[int, str]:
+    """The file names of the person's own uploads among `ids`, in the order given (a form
+    that comes back shows them; someone else's file, even its name, is not shown)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Attachment.id, Attachment.filename).where(
+            Attachment.id.in_(list(ids)), Attachment.uploader_id == person_id
+        )
+    )
+    names = {row[0]: row[1] for row in rows}
+    return {i: names[i] for i in ids if i in names}
 
 
 def task_step_index(session: Session, task_id: int) -> int:

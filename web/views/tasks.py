@@ -11,6 +11,7 @@ from flask import Response, flash, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from hall import queries
+from hall.definitions import DECISION_FILES
 from hall.errors import AlreadyDecided, HallError, Invalid, NotFound, ResultInvalid
 from hall.services import Decision
 from web.i18n import gettext
@@ -86,6 +87,7 @@ def _decision(task_id: int) -> Decision:
         if step.result_fields:
             result = read_form(step.result_fields, request.form, prefix="result.")
     target = request.form.get(f"target_{action}", "").strip() or None
+    files = request.form.getlist(DECISION_FILES.key)[: DECISION_FILES.max_files + 1]
     return Decision(
         action=action,  # type: ignore[arg-type]
         comment=request.form.get("comment", "").strip() or None,
@@ -93,7 +95,11 @@ def _decision(task_id: int) -> Decision:
         target_userid=target,
         position="before" if request.form.get("position") == "before" else "after",
         result=result,
+        attachments=tuple(int(f) for f in files if f.isdigit() and len(f) < 19),
     )
+
+
+_OWN_FIELDS = frozenset({"comment", DECISION_FILES.key})  # the decision form's own fields
 
 
 @bp.post("/tasks/<int:task_id>/decide")
@@ -113,17 +119,19 @@ def decide(task_id: int) -> BaseResponse:
         return not_found_page()
     except Invalid as exc:
         errors = invalid_fields(exc)
-        if decision is None or (decision.result is None and "comment" not in errors):
+        if decision is None or (decision.result is None and not errors.keys() & _OWN_FIELDS):
             flash_error(exc)
             return redirect(url_for("applications.detail", application_id=application_id))
-        # A handler's result fields, or a return's missing reason: the page comes back with
-        # what they typed and each problem, the form they used still open.
+        # A handler's result fields, a return's missing reason, a file: the page comes back
+        # with what they typed and uploaded and each problem, the form they used open.
+        with db().reader() as s:
+            files = reads.attachment_names(s, person_id(), decision.attachments)
         return page(
             "hall/application.html",
             422,
-            values=decision.result or {},
+            values={**(decision.result or {}), DECISION_FILES.key: list(files)},
             errors=errors,
-            files={},
+            files=files,
             people={},
             comment=decision.comment or "",
             act=decision.action,

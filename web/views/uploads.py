@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from hall import queries
 from hall.access import can_view
-from hall.definitions import FieldType, FormField
+from hall.definitions import DECISION_FILES, FieldType, FormField
 from hall.errors import NotFound
 from hall.forms import MB
 from hall.models import Attachment
@@ -113,6 +113,8 @@ def upload_root() -> Path:
 
 
 def _field_spec(process_key: str, field_key: str, application_id: int | None) -> FormField:
+    if not process_key and field_key == DECISION_FILES.key:
+        return DECISION_FILES  # a reviewer's files for a decision (linked when it is made)
     with db().reader() as s:
         if application_id is not None:
             detail = queries.application_detail(s, person_id(), application_id)
