@@ -88,6 +88,7 @@ class ReviewView:
     returned_by: str = ""
     return_reason: str = ""
     reassigned_from: str = ""  # the reviewer who left, whose to-do this was
+    reassigned_by: str = ""  # the administrator who gave this to-do to this reviewer
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +221,9 @@ def review_card(
         card["sub_title_text"] = cut(line, limits.SUB_TITLE)
     elif view.reassigned_from:
         line = f"原处理人{view.reassigned_from}已停用，转由您处理。"
+        card["sub_title_text"] = cut(line, limits.SUB_TITLE)
+    elif view.reassigned_by:
+        line = f"{view.reassigned_by}将此待办改派给您。"
         card["sub_title_text"] = cut(line, limits.SUB_TITLE)
     elif view.returned_by:
         reason = view.return_reason or "请重新处理。"

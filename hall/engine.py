@@ -593,6 +593,21 @@ class Flow:
         self.handover = {"reassigned_from": gone.name}
         return self._hand_to(task, target, TaskOrigin.TRANSFER)
 
+    def reassign_to(self, task: Task, target: Person, actor_id: int, comment: str | None) -> Task:
+        """An administrator's 改派: the task goes to `target`; its reviewer's card is told."""
+        self.fire_task(
+            task,
+            "transfer",
+            "admin_reassign",
+            actor_id=actor_id,
+            comment=comment,
+            to=target.userid,
+        )
+        self.notify(Kind.TASK_CANCELLED, task.assignee_id, task=task, reason="已由管理员改派")
+        admin = self.session.get(Person, actor_id)  # the actor: already in the session
+        self.handover = {"reassigned_by": admin.name if admin else ""}
+        return self._hand_to(task, target, TaskOrigin.TRANSFER)
+
     def transfer(self, task: Task, actor_id: int, target: Person, comment: str | None) -> Task:
         self.fire_task(
             task, "transfer", "transfer", actor_id=actor_id, comment=comment, to=target.userid

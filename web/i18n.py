@@ -176,8 +176,6 @@ CATALOGUE: dict[str, str] = {
     "还没有申请": "No applications yet",
     "继续填写": "Continue",
     "修改后重新提交": "Edit and resubmit",
-    "上一页": "Previous",
-    "下一页": "Next",
     "第 {page} / {pages} 页": "Page {page} of {pages}",
     # application page
     "申请人": "Applicant",
@@ -221,6 +219,23 @@ CATALOGUE: dict[str, str] = {
     "已报备": "notified",
     "超时提醒": "overdue reminder",
     "自动转交（原处理人已停用）": "handed on (the reviewer's account is disabled)",
+    "改派": "reassigned",
+    "办件监控": "Monitoring",
+    "您管理的事项中等待处理的待办，等待最久的在前。"
+    "审批人不在岗又没有委托时，可将待办改派给他人。": (
+        "The pending to-dos of the services you look after, longest waiting first. When a "
+        "reviewer is away without a delegation, reassign the to-do to someone else."
+    ),
+    "全部事项": "All services",
+    "只看已超期": "Overdue only",
+    "已停用": "disabled",
+    "改派给": "Reassign to",
+    "说明（可选）": "Note (optional)",
+    "上一页": "Previous",
+    "下一页": "Next",
+    "没有等待处理的待办": "Nothing is waiting",
+    "已改派": "Reassigned",
+    "已是该待办的处理人": "Already this to-do's reviewer",
     # the services' answers, flashed on the page (hall/services.py, hall/engine.py, ...)
     "办件不存在": "No such application",
     "申请不存在": "No such application",

@@ -166,6 +166,7 @@ class WeComCardChannel:
             returned_by=str(payload.get("returned_by") or ""),
             return_reason=str(payload.get("return_reason") or ""),
             reassigned_from=str(payload.get("reassigned_from") or ""),
+            reassigned_by=str(payload.get("reassigned_by") or ""),
         )
         reminder = None
         if outbox.kind == Kind.URGE:

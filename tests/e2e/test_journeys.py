@@ -10,8 +10,8 @@ from datetime import date
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from hall.demo import FIRST_COUNSELLOR, FIRST_STUDENT, FIRST_TEACHER
-from hall.models import Person
+from hall.demo import FIRST_COUNSELLOR, FIRST_STUDENT, FIRST_TEACHER, STUDENT_AFFAIRS_CLERK
+from hall.models import Person, Task
 from hall.services import Hall
 from tests.e2e.conftest import PHONE, LiveHall, shot, sign_in
 
@@ -212,3 +212,33 @@ def test_transfer_with_the_person_picker_on_a_phone(live_hall: LiveHall, context
     expect(reviewer.locator(".flash-success")).to_have_text("已转交")
     expect(reviewer.get_by_role("heading", name=re.compile("审批操作"))).to_have_count(0)
     shot(reviewer, "16-transferred-phone")
+
+
+def test_an_administrator_reassigns_a_stuck_to_do_from_the_monitor(
+    live_hall: LiveHall, contexts
+) -> None:
+    app_id = submit_leave_directly(live_hall, "改派测试")
+    with live_hall.db.reader() as s:
+        teacher = s.scalar(select(Person).where(Person.userid == FIRST_TEACHER))
+        assert teacher is not None
+        name = teacher.name
+    admin = contexts().new_page()  # 学生工作处's clerk administers 学生请假
+    sign_in(admin, live_hall, STUDENT_AFFAIRS_CLERK, "/monitor")
+    row = admin.locator("tr", has=admin.locator(f'a[href="/applications/{app_id}"]'))
+    row.locator("summary").click()
+    row.locator("input[type=search]").fill(name)
+    choice = row.locator(f'[data-pick-userid="{FIRST_TEACHER}"]')
+    expect(choice).to_be_visible()
+    choice.click()
+    expect(row.locator(".picked")).to_contain_text(name)
+    row.locator("input[name=comment]").fill("辅导员出差")
+    shot(admin, "17-monitor-reassign")
+    row.get_by_role("button", name="改派", exact=True).click()
+    expect(admin.locator(".flash-success")).to_have_text("已改派")
+    with live_hall.db.reader() as s:
+        holders = s.scalars(
+            select(Person.userid)
+            .join(Task, Task.assignee_id == Person.id)
+            .where(Task.application_id == app_id, Task.__table__.c.status == "pending")
+        ).all()
+    assert holders == [FIRST_TEACHER]

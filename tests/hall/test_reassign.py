@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import delete
 
 from hall.channels import render
+from hall.errors import AlreadyDecided, Invalid, NotFound
 from hall.models import Person, PersonStatus, RoleCode, RoleGrant, TaskOrigin
 from hall.outbox import Kind
 from hall.reminders import reassign_all
@@ -123,3 +125,40 @@ def test_active_reviewers_and_finished_applications_are_left_alone(
     assert reassign_all(db, clock).handed_on == 0
     assert factories.snapshot(session) == before
     assert [t.assignee_id for t in _open(session, waiting)] == [school.dean.id]
+
+
+# ------------------------------------------------------------- 改派 by an administrator
+
+
+def test_an_administrator_reassigns_a_to_do(hall, session, school):
+    key = _process(session, {"approver": {"type": "persons", "userids": [school.dean.userid]}})
+    app_id = hall.submit(school.teacher.id, key, {"reason": "x"}).application_id
+    [task] = _open(session, app_id)
+    before = factories.snapshot(session)
+    # Only administrators of the owning department (CS) or the information center.
+    for stranger in (school.jwc_head, school.deputy):
+        with pytest.raises(NotFound):
+            hall.admin_reassign(stranger.id, task.id, school.deputy.userid)
+    for bad in (school.dean.userid, school.teacher.userid, "nobody"):
+        with pytest.raises(Invalid):
+            hall.admin_reassign(school.cs_admin.id, task.id, bad)
+    assert factories.snapshot(session) == before
+
+    result = hall.admin_reassign(school.cs_admin.id, task.id, school.deputy.userid, "院长出差")
+    assert result.message == "已改派"
+    [new] = _open(session, app_id)
+    assert (new.assignee_id, new.parent_id) == (school.deputy.id, task.id)
+    [log] = factories.logs_of(session, app_id, "admin_reassign")
+    assert (log.actor_id, log.comment, log.detail) == (
+        school.cs_admin.id,
+        "院长出差",
+        {"to": school.deputy.userid},
+    )
+    assigned = factories.outbox_of(session, app_id, Kind.TASK_ASSIGNED)[-1]
+    assert "吴管理员将此待办改派给您。" in render(session, assigned).body
+    # The information center reaches every department; a decided task is not reassigned.
+    hall.admin_reassign(school.it_admin.id, new.id, school.dean.userid)
+    [again] = _open(session, app_id)
+    hall.decide(school.dean.id, again.id, Decision("approve"))
+    with pytest.raises(AlreadyDecided):
+        hall.admin_reassign(school.it_admin.id, again.id, school.deputy.userid)

@@ -24,6 +24,7 @@ from web.views import (
     common,
     delegations,
     designer,
+    monitor,
     people,
     records,
     selfreg,
@@ -53,7 +54,8 @@ def init_app(app: Flask) -> None:
     for module in (catalog, apply, applications, tasks, people, uploads, delegations, records):
         app.register_blueprint(module.bp)
     app.register_blueprint(selfreg.bp)  # public: joining the school's WeCom
-    for module in (designer, stats, admin):  # designer, statistics, system pages
+    # designer, statistics, monitoring of pending to-dos, system pages
+    for module in (designer, stats, monitor, admin):
         app.register_blueprint(module.bp)
     app.jinja_env.globals.update(
         rules=rules, action_label=action_label, display_value=display_value

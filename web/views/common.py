@@ -128,11 +128,10 @@ def flash_error(exc: HallError) -> None:
     """The services' zh_CN answer in the page's language (web.i18n.localize)."""
     text = gettext("未找到") if isinstance(exc, NotFound) else localize(exc.message)
     fields = exc.detail.get("fields")
-    if isinstance(fields, dict) and fields:
+    said = [str(v) for v in fields.values() if v != exc.message] if isinstance(fields, dict) else []
+    if said:  # what each field says, unless the message already said it
         english = current_lang() == "en"
-        text += (": " if english else "：") + ("; " if english else "；").join(
-            localize(str(v)) for v in fields.values()
-        )
+        text += (": " if english else "：") + ("; " if english else "；").join(map(localize, said))
     flash(text, "error")
 
 

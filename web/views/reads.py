@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from hall.access import Reach
 from hall.definitions import ProcessSpec, parse_spec
 from hall.errors import NotFound
 from hall.models import (
@@ -211,3 +212,95 @@ def tasks_needing_results(session: Session, task_ids: list[int]) -> set[int]:
         )
     }
     return {row.id for row in rows if specs[row.version_id].flow[row.step_index].asks_for_results}
+
+
+# ------------------------------------------------------------------ monitoring
+
+
+@dataclass(frozen=True)
+class MonitorRow:
+    """One pending to-do of a process an administrator looks after."""
+
+    task_id: int
+    application_id: int
+    serial: str
+    title: str
+    process: str
+    step: str
+    assignee: str
+    assignee_active: bool
+    waiting_since: datetime | None
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class MonitorProcess:
+    id: int
+    name: str
+
+
+def monitored_processes(session: Session, reach: Reach) -> list[MonitorProcess]:
+    """The processes whose to-dos `reach` covers (their owning department's)."""
+    query = (
+        select(ProcessDefinition.id, ProcessVersion.name)
+        .join(ProcessVersion, ProcessVersion.id == ProcessDefinition.current_version_id)
+        .order_by(ProcessVersion.name)
+    )
+    if not reach.everywhere:
+        query = query.where(ProcessDefinition.department_id.in_(list(reach.departments)))
+    return [MonitorProcess(int(row[0]), row[1]) for row in session.execute(query)]
+
+
+def monitor_tasks(
+    session: Session,
+    reach: Reach,
+    *,
+    now: datetime,
+    process_id: int | None = None,
+    overdue: bool = False,
+    page: int = 1,
+    size: int = 50,
+) -> tuple[list[MonitorRow], bool]:
+    """Pending to-dos of the processes `reach` covers, longest waiting first, one page;
+    and whether there is another page. `overdue`: only those past their deadline."""
+    task_status = Task.__table__.c.status
+    query = (
+        select(Task, Application, ProcessVersion, Person)
+        .join(Application, Application.id == Task.application_id)
+        .join(ProcessDefinition, ProcessDefinition.id == Application.process_id)
+        .join(ProcessVersion, ProcessVersion.id == Application.version_id)
+        .join(Person, Person.id == Task.assignee_id)
+        .where(task_status == "pending")
+        .order_by(Task.activated_at, Task.id)
+        .offset((max(page, 1) - 1) * size)
+        .limit(size + 1)
+    )
+    if not reach.everywhere:
+        query = query.where(ProcessDefinition.department_id.in_(list(reach.departments)))
+    if process_id is not None:
+        query = query.where(Application.process_id == process_id)
+    if overdue:
+        query = query.where(Task.due_at.is_not(None), Task.due_at < now)
+    found = session.execute(query).all()
+    specs: dict[int, ProcessSpec] = {}  # the page's few versions, each parsed once
+    rows = []
+    for task, app, version, person in found[:size]:
+        if version.id not in specs:
+            specs[version.id] = parse_spec(version.spec)
+        flow = specs[version.id].flow
+        step = flow[task.step_index].name if task.step_index < len(flow) else task.step_key
+        rows.append(
+            MonitorRow(
+                task_id=task.id,
+                application_id=app.id,
+                serial=app.serial,
+                title=app.title,
+                process=version.name,
+                step=step,
+                assignee=person.name,
+                assignee_active=person.status == PersonStatus.ACTIVE,
+                waiting_since=task.activated_at or task.created_at,
+                due_at=task.due_at,
+            )
+        )
+    return rows, len(found) > size

@@ -1,0 +1,96 @@
+"""办件监控: the pending to-dos of the processes an administrator looks after (their
+department's, or all for the information center), longest waiting first, with 改派 to give
+a stuck to-do to someone else. Anyone without such a role gets the 404 page."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+from flask import Response, flash, redirect, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from hall.access import Reach, reach_of
+from hall.errors import HallError, NotFound
+from web.i18n import gettext
+from web.views import present, reads
+from web.views.common import (
+    clock,
+    db,
+    flash_error,
+    hall,
+    not_found_page,
+    page,
+    page_blueprint,
+    person_id,
+)
+
+bp = page_blueprint("monitor", __name__)
+
+PAGE_SIZE = 50
+
+
+def _reach() -> Reach | None:
+    with db().reader() as s:
+        reach = reach_of(s, person_id())
+    return reach if reach.everywhere or reach.departments else None
+
+
+@bp.get("/monitor")
+def index() -> Response:
+    reach = _reach()
+    if reach is None:
+        return not_found_page()
+    process_id = request.args.get("process", type=int)
+    overdue = request.args.get("overdue") == "1"
+    number = max(1, min(request.args.get("page", 1, type=int), 10_000))
+    with db().reader() as s:
+        processes = reads.monitored_processes(s, reach)
+        rows, more = reads.monitor_tasks(
+            s,
+            reach,
+            now=clock().now(),
+            process_id=process_id,
+            overdue=overdue,
+            page=number,
+            size=PAGE_SIZE,
+        )
+
+    def url_args(n: int) -> str:
+        args = {"page": n, "overdue": "1" if overdue else ""}
+        return urlencode({k: v for k, v in {**args, "process": process_id or ""}.items() if v})
+
+    return page(
+        "hall/monitor.html",
+        waiting=present.waiting,
+        rows=rows,
+        more=more,
+        number=number,
+        processes=processes,
+        process_id=process_id,
+        overdue=overdue,
+        now=clock().now(),
+        url_args=url_args,
+    )
+
+
+@bp.post("/monitor/tasks/<int:task_id>/reassign")
+def reassign(task_id: int) -> BaseResponse:
+    if _reach() is None:
+        return not_found_page()
+    target = request.form.get("target", "").strip()
+    comment = request.form.get("comment", "").strip() or None
+    try:
+        result = hall().admin_reassign(person_id(), task_id, target, comment)
+    except NotFound:
+        return not_found_page()
+    except HallError as exc:
+        flash_error(exc)
+    else:
+        flash(gettext(result.message), "success")
+    back = request.form.get("back", "")  # the list's own query string, nothing else
+    query = back if _QUERY.fullmatch(back) else ""
+    return redirect(url_for("monitor.index") + (f"?{query}" if query else ""))
+
+
+_QUERY = re.compile(r"[a-z0-9=&]{1,200}")
