@@ -37,5 +37,9 @@ class LinkBuilder:
         """The application's page with its 退回 form open: a return needs a typed reason."""
         return self.oauth(f"/applications/{int(application_id)}?act=return")
 
+    def overdue_monitor(self) -> str:
+        """办件监控 showing only the overdue to-dos (administrators)."""
+        return self.oauth("/monitor?overdue=1")
+
     def home(self) -> str:
         return self.oauth(HOME_PATH)

@@ -333,6 +333,27 @@ def handled_elsewhere_card(view: NoticeView, *, withdrawn: bool = False) -> dict
     )
 
 
+def overdue_digest_card(*, count: int, since: str, monitor_url: str) -> dict[str, Any]:
+    """An administrator's daily notice: `count` to-dos of their services are a day or more
+    past the time limit (the oldest since `since`); the card opens 办件监控."""
+    sub = f"最早的已于{since}超时。" if since else ""
+    return {
+        "card_type": "text_notice",
+        "source": _source(),
+        "main_title": {
+            "title": cut(f"{count}件待办超时未办", limits.MAIN_TITLE),
+            "desc": cut("您管理的事项中，这些待办已超过办理时限一天以上", limits.MAIN_DESC),
+        },
+        "emphasis_content": {
+            "title": cut(str(count), limits.EMPHASIS_TITLE),
+            "desc": cut("件超时待办", limits.EMPHASIS_DESC),
+        },
+        "sub_title_text": cut(f"{sub}请在「办件监控」中查看，必要时改派。", limits.SUB_TITLE),
+        "jump_list": [{"type": 1, "title": "打开办件监控", "url": monitor_url}],
+        "card_action": {"type": 1, "url": monitor_url},
+    }
+
+
 def replace_name_update(
     *, userids: Sequence[str], agent_id: int, response_code: str, name: ReplaceName | str
 ) -> dict[str, Any]:

@@ -216,7 +216,7 @@ def _outcome(outbox: Outbox, app: Application | None) -> str:
     return "handled"
 
 
-def _beijing(iso: str) -> str:
+def beijing(iso: str) -> str:
     """An ISO time with its zone as people read it (Beijing time), or "" if it is not one."""
     try:
         moment = datetime.fromisoformat(iso)
@@ -228,7 +228,7 @@ def _beijing(iso: str) -> str:
 
 
 def _deadline(payload: dict[str, Any]) -> str:
-    due = _beijing(_text(payload, "due_at"))
+    due = beijing(_text(payload, "due_at"))
     return f"请于{due}前处理。" if due else ""
 
 
@@ -304,7 +304,7 @@ def _render_cc(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
 
 
 def _render_urge(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
-    since = _beijing(_text(outbox.payload or {}, "overdue_since"))  # the deadline timer's
+    since = beijing(_text(outbox.payload or {}, "overdue_since"))  # the deadline timer's
     if since and not f.actor:
         return Message(
             f"超时提醒：请尽快处理「{f.title}」",
@@ -360,6 +360,18 @@ def _render_comment(session: Session, outbox: Outbox, f: _Facts) -> Message:
     return Message(f"新评论：{f.title}", body)
 
 
+def _render_overdue(outbox: Outbox, _f: _Facts, _app: Application | None) -> Message:
+    payload = outbox.payload or {}
+    count = payload.get("count")
+    since = beijing(_text(payload, "since"))
+    oldest = f"最早的已于{since}超时。" if since else ""
+    return Message(
+        f"超时待办：{count}件",
+        f"您管理的事项中有{count}件待办已超过办理时限一天以上。{oldest}"
+        "请在「办件监控」中查看，必要时改派。",
+    )
+
+
 _TEMPLATES = {
     Kind.TASK_ASSIGNED: _render_task_assigned,
     Kind.APPLICATION_RESULT: _render_result,
@@ -368,6 +380,7 @@ _TEMPLATES = {
     Kind.STEP_NOTIFY: _render_step_notify,
     Kind.TASK_CANCELLED: _render_cancelled,
     Kind.FLAGGED: _render_flagged,
+    Kind.OVERDUE: _render_overdue,
 }
 
 

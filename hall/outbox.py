@@ -26,6 +26,9 @@ class Kind:
     COMMENT = "comment"  # a new comment on an application the recipient follows
     # The recipient decided outside their WeCom card (web view, API): the card must say so.
     TASK_DECIDED = "task_decided"
+    # An administrator's daily digest: to-dos of their services a day or more past the
+    # time limit (hall/reminders.py); `count`, `since` (the oldest deadline, ISO).
+    OVERDUE = "overdue"
 
 
 def emit(

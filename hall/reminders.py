@@ -7,6 +7,10 @@ sends (an `urge` outbox row without `by`: the WeCom card reads 【超时提醒�
 `Task.reminded_at`; a task still pending `REPEAT` later is reminded again, so a forgotten
 to-do never goes quiet and a flow never freezes unnoticed.
 
+A to-do a day or more past its deadline is also reported to the administrators of its
+service (its department's, else the information center): one digest each per pass
+(`Kind.OVERDUE`, a WeCom card that opens 办件监控, where they can 改派 it).
+
 A to-do whose reviewer is no longer active (the nightly sync or WeCom disabled them) would
 wait forever: each pass also hands such tasks on (`reassign_all`, `Flow.reassign`) to whom
 the step would pick now, else to the process's administrators.
@@ -31,7 +35,8 @@ from hall.clock import Clock
 from hall.db import Database
 from hall.engine import Flow
 from hall.models import Application, Person, PersonStatus, Task
-from hall.outbox import Kind
+from hall.outbox import Kind, emit
+from hall.resolve import fallback_people
 from hall.services import Hall
 from hall.states import TaskStatus
 
@@ -39,6 +44,8 @@ log = logging.getLogger("hall.reminders")
 
 INTERVAL = 300.0  # seconds between the worker's passes
 REPEAT = timedelta(hours=24)  # a task still pending is reminded again after this long
+# A to-do this far past its deadline is also reported to its service's administrators.
+ESCALATE_AFTER = timedelta(hours=24)
 BATCH = 200  # tasks per pass at most; the next pass takes the rest
 
 _status = Task.__table__.c.status
@@ -48,6 +55,7 @@ _status = Task.__table__.c.status
 class RemindReport:
     reminded: int
     more: bool  # the pass stopped at BATCH: there may be more overdue tasks
+    escalated: int = 0  # administrators told (one digest each)
 
 
 def remind_overdue(session: Session, now: datetime, *, batch: int = BATCH) -> RemindReport:
@@ -78,7 +86,29 @@ def remind_overdue(session: Session, now: datetime, *, batch: int = BATCH) -> Re
         flow.notify(Kind.URGE, task.assignee_id, task=task, overdue_since=due)
         flow.log("remind", task=task, due_at=due)  # no actor: the hall's own timer
         task.reminded_at = now
-    return RemindReport(reminded=len(tasks), more=len(tasks) == batch)
+    late = [t for t in tasks if t.due_at is not None and t.due_at <= now - ESCALATE_AFTER]
+    escalated = _escalate(session, late)
+    return RemindReport(reminded=len(tasks), more=len(tasks) == batch, escalated=escalated)
+
+
+def _escalate(session: Session, late: list[Task]) -> int:
+    """Tell the administrators of each service (its department's, else the information
+    center) how many of its to-dos reminded in this pass are a day or more overdue: one
+    digest per administrator, so a daily pass sends each of them at most one a day."""
+    by_admin: dict[int, list[Task]] = {}
+    admins_of: dict[int, list[Person]] = {}
+    for task in late:
+        department = task.application.process.department_id
+        if department not in admins_of:
+            admins_of[department] = fallback_people(session, department)
+        for admin in admins_of[department]:
+            by_admin.setdefault(admin.id, []).append(task)
+    for admin_id, tasks in by_admin.items():
+        oldest = min(t.due_at for t in tasks if t.due_at is not None)
+        emit(
+            session, Kind.OVERDUE, recipient_id=admin_id, count=len(tasks), since=oldest.isoformat()
+        )
+    return len(by_admin)
 
 
 def remind_all(db: Database, now: datetime) -> int:

@@ -39,11 +39,12 @@ from cards import (
     Row,
     cc_card,
     handled_elsewhere_card,
+    overdue_digest_card,
     result_card,
     review_card,
 )
 from config import Settings
-from hall.channels import Deferred, PermanentError, result_of, result_step
+from hall.channels import Deferred, PermanentError, beijing, result_of, result_step
 from hall.clock import Clock, SystemClock
 from hall.definitions import FieldType, ProcessSpec
 from hall.models import Application, Outbox, Person, PersonKind, PersonStatus, Task
@@ -64,6 +65,7 @@ CARRIED = frozenset(
         Kind.TASK_DECIDED,
         Kind.APPLICATION_RESULT,
         Kind.CC,
+        Kind.OVERDUE,
     }
 )
 # WeCom errcodes after which sending the same message again cannot help.
@@ -103,13 +105,19 @@ class WeComCardChannel:
         if recipient.kind == PersonKind.OFFCAMPUS or recipient.status != PersonStatus.ACTIVE:
             log.info("outbox %s: %s has no WeCom account, skipped", outbox.id, recipient.userid)
             return
+        payload = outbox.payload or {}
+        if outbox.kind == Kind.OVERDUE:  # about many applications: opens 办件监控
+            since = beijing(str(payload.get("since") or ""))
+            count = int(payload.get("count") or 0)
+            url = self.links.overdue_monitor()
+            self._send(recipient, overdue_digest_card(count=count, since=since, monitor_url=url))
+            return
         task = session.get(Task, outbox.task_id) if outbox.task_id else None
         app = session.get(Application, outbox.application_id) if outbox.application_id else None
         if app is None and task is not None:
             app = task.application
         if app is None:
             raise PermanentError(f"outbox {outbox.id} names no application")
-        payload = outbox.payload or {}
         if outbox.kind in {Kind.TASK_ASSIGNED, Kind.URGE}:
             self._review(session, outbox, recipient, app, task)
         elif outbox.kind == Kind.TASK_CANCELLED:

@@ -370,6 +370,26 @@ def test_a_task_past_its_deadline_gets_the_timers_reminder_card(served: Served) 
 
 
 @pytest.mark.pg_only
+def test_a_day_overdue_reaches_the_administrators_phone(served: Served) -> None:
+    scene = _scene(served)
+    with served.db.unit_of_work() as s:
+        head = s.get(Person, scene.head.id)
+        assert head is not None
+        admin = factories.person(s, "吴管理员", dept=head.department, roles=("dept_admin",))
+        task = s.get(Task, _task(served.db, scene.app_id).id)
+        assert task is not None
+        task.due_at = utcnow() - timedelta(hours=30)
+        assert remind_overdue(s, utcnow()).escalated == 1
+    add_member(served.store, admin)
+    served.drain()
+    [digest] = cards_of(served.store, admin.userid)
+    card = digest["template_card"]
+    assert card["card_type"] == "text_notice"
+    assert card["main_title"]["title"] == "1件待办超时未办"
+    assert parse_qs(urlsplit(card["card_action"]["url"]).query)["next"] == ["/monitor?overdue=1"]
+
+
+@pytest.mark.pg_only
 def test_an_urge_whose_old_card_cannot_be_greyed_out_is_still_delivered(served: Served) -> None:
     scene = _scene(served)
     old = _task(served.db, scene.app_id)

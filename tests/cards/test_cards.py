@@ -27,6 +27,7 @@ from cards import (
     cut,
     hall_task_of,
     handled_elsewhere_card,
+    overdue_digest_card,
     parse_key,
     replace_name_update,
     result_card,
@@ -143,6 +144,20 @@ def test_a_card_sent_back_by_a_later_step_says_who_and_why():
     # Without a return URL (a view built elsewhere) 退回 opens the detail page.
     plain = review_card(_view(return_url=""), nonce="n3")
     assert plain["button_list"][2] == {"type": 1, "text": "退回", "style": 2, "url": DETAIL}
+
+
+def test_the_overdue_digest_opens_the_monitor():
+    url = "https://hall.example.edu.cn/login/wecom?next=%2Fmonitor%3Foverdue%3D1"
+    card = overdue_digest_card(count=3, since="09月02日 09:00", monitor_url=url)
+    assert card["card_type"] == "text_notice"
+    assert card["main_title"]["title"] == "3件待办超时未办"
+    assert card["emphasis_content"] == {"title": "3", "desc": "件超时待办"}
+    assert (
+        card["sub_title_text"]
+        == "最早的已于09月02日 09:00超时。请在「办件监控」中查看，必要时改派。"
+    )
+    assert card["card_action"] == {"type": 1, "url": url}
+    assert card["jump_list"] == [{"type": 1, "title": "打开办件监控", "url": url}]
 
 
 def test_a_resubmitted_application_says_so_unless_it_is_a_reminder():

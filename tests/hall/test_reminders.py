@@ -71,6 +71,27 @@ def test_an_overdue_task_reminds_its_reviewer_once_then_daily(db, session):
     assert len(_reminders(session)) == 2
 
 
+def test_a_day_overdue_is_reported_to_the_services_administrators(db, session):
+    _hall, _app_id, task = _leave(db, session, hours=24)
+    dept = session.get(Task, task.id).application.process.department
+    admin = factories.person(session, "吴管理员", dept=dept, roles=("dept_admin",))
+    session.commit()
+    due = SUBMITTED + timedelta(hours=24)
+    with db.unit_of_work() as s:
+        first = remind_overdue(s, due + timedelta(hours=1))
+    assert (first.reminded, first.escalated) == (1, 0)  # an hour late: the reviewer only
+    with db.unit_of_work() as s:
+        second = remind_overdue(s, due + REPEAT + timedelta(hours=1))
+    assert (second.reminded, second.escalated) == (1, 1)
+    [digest] = session.scalars(select(Outbox).where(Outbox.kind == Kind.OVERDUE)).all()
+    assert digest.recipient_id == admin.id
+    assert digest.payload == {"count": 1, "since": due.isoformat()}
+    message = render(session, digest)
+    assert message.title == "超时待办：1件"
+    assert "最早的已于09月02日 09:00超时" in message.body
+    assert "请在「办件监控」中查看，必要时改派" in message.body
+
+
 def test_decided_undue_and_unlimited_tasks_are_left_alone(db, session):
     hall, _app_id, task = _leave(db, session, hours=2)
     hall.decide(task.assignee_id, task.id, Decision("approve"))
