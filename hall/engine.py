@@ -438,11 +438,18 @@ class Flow:
 
     def finish(self) -> None:
         self.fire_app("approve", "approved", actor_id=None)
+        # The last approval's comment goes to the applicant with the result (同意，注意安全).
+        last = max(
+            (t for t in self.tasks if t.status == TaskStatus.APPROVED and t.acted_by_id),
+            key=lambda t: (t.decided_at or self.now, t.id or 0),
+            default=None,
+        )
         self.notify(
             Kind.APPLICATION_RESULT,
             self.app.applicant_id,
             outcome=AppStatus.APPROVED.value,
             result=dict(self.app.result),
+            comment=last.comment if last is not None else None,
         )
 
     def cancel_open(self, reason: str, *, only: list[Task] | None = None) -> None:

@@ -70,6 +70,7 @@ def test_single_takes_the_first_person(hall, session, school):
     [done] = factories.outbox_of(session, app.application_id, Kind.APPLICATION_RESULT)
     assert done.recipient_id == school.teacher.id
     assert done.payload["outcome"] == "approved"
+    assert done.payload["comment"] == "同意"  # the last approval's comment, for the applicant
     session.expire_all()
     finished = session.get(Application, app.application_id)
     assert finished is not None
