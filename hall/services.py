@@ -873,30 +873,27 @@ def decision_files_key(task_id: int) -> str:
 
 def _decision_files(session: Session, actor: Person, ids: Sequence[int]) -> list[Attachment]:
     """The actor's own, not yet attached uploads `ids`, or Invalid."""
+
+    def refuse(problem: str) -> Invalid:
+        return Invalid("附件有误", fields={DECISION_FILES.key: problem})
+
     if not ids:
         return []
-    problem = None
     if len(ids) > DECISION_FILES.max_files:
-        problem = f"最多上传{DECISION_FILES.max_files}个文件"
-    elif len(set(ids)) != len(ids) or not all(isinstance(i, int) for i in ids):
-        problem = "附件格式不正确"
-    rows = (
-        []
-        if problem
-        else list(
-            session.scalars(
-                select(Attachment).where(
-                    Attachment.id.in_(list(ids)),
-                    Attachment.uploader_id == actor.id,
-                    Attachment.application_id.is_(None),
-                )
+        raise refuse(f"最多上传{DECISION_FILES.max_files}个文件")
+    if len(set(ids)) != len(ids):
+        raise refuse("附件不能重复")
+    rows = list(
+        session.scalars(
+            select(Attachment).where(
+                Attachment.id.in_(list(ids)),
+                Attachment.uploader_id == actor.id,
+                Attachment.application_id.is_(None),
             )
         )
     )
-    if problem is None and len(rows) != len(ids):
-        problem = "附件不存在或不可用"
-    if problem is not None:
-        raise Invalid("附件有误", fields={"decision_files": problem})
+    if len(rows) != len(ids):
+        raise refuse("附件不存在或不可用")
     return rows
 
 
