@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from hall.access import reach_of, visible_to
@@ -863,6 +863,16 @@ def mark_notification_read(
         notice.read_at = now
         session.flush()
     return _notification_out(notice)
+
+
+def mark_all_notifications_read(session: Session, person_id: int, now: datetime) -> int:
+    """Mark all of the person's unread notices read; how many there were."""
+    result = session.execute(
+        update(Notification)
+        .where(Notification.person_id == person_id, Notification.read_at.is_(None))
+        .values(read_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # ---------------------------------------------------------------------- helpers

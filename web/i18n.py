@@ -235,6 +235,11 @@ CATALOGUE: dict[str, str] = {
     "下一页": "Next",
     "没有等待处理的待办": "Nothing is waiting",
     "已改派": "Reassigned",
+    "消息中心": "Messages",
+    "全部标为已读": "Mark all read",
+    "已全部标为已读": "All marked read",
+    "未读": "unread",
+    "没有消息": "No messages",
     "已是该待办的处理人": "Already this to-do's reviewer",
     # the services' answers, flashed on the page (hall/services.py, hall/engine.py, ...)
     "办件不存在": "No such application",

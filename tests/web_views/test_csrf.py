@@ -22,10 +22,13 @@ def targets(school, db, session):
             (f"/applications/{app_id}/comment", {"body": "无令牌"}),
             ("/delegations", {"delegate": "carol", "start_date": "2030-01-01"}),
             ("/lang", {"lang": "en"}),
+            ("/messages/read", {}),
         ],
         "bob": [
             (f"/tasks/{task.id}/decide", {"action": "approve"}),
             ("/tasks/batch", {"task_id": str(task.id)}),
+            # as an administrator would (bob is not one: the token is checked first)
+            (f"/monitor/tasks/{task.id}/reassign", {"target": "carol"}),
         ],
         "app_id": app_id,
     }

@@ -21,6 +21,8 @@ OWN_MODULES = (
     "common",
     "delegations",
     "formdata",
+    "messages",
+    "monitor",
     "people",
     "present",
     "records",

@@ -24,6 +24,7 @@ from web.views import (
     common,
     delegations,
     designer,
+    messages,
     monitor,
     people,
     records,
@@ -51,7 +52,17 @@ def init_app(app: Flask) -> None:
     common.init_app(app)
     i18n.init_app(app)
     assets.init_app(app)
-    for module in (catalog, apply, applications, tasks, people, uploads, delegations, records):
+    for module in (
+        catalog,
+        apply,
+        applications,
+        tasks,
+        people,
+        uploads,
+        delegations,
+        records,
+        messages,
+    ):
         app.register_blueprint(module.bp)
     app.register_blueprint(selfreg.bp)  # public: joining the school's WeCom
     # designer, statistics, monitoring of pending to-dos, system pages
