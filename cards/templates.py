@@ -208,28 +208,9 @@ def review_card(
         "card_action": {"type": 1, "url": view.detail_url},
         "task_id": limits.card_task_id(view.task_id, view.round, nonce),
     }
-    if reminder is not None and reminder.urged_by:
-        waited = f"已等待{reminder.waited_hours}小时，" if reminder.waited_hours > 0 else ""
-        line = f"{reminder.urged_by}催办：{waited}请尽快处理。"
+    line = _review_sub_title(view, reminder)
+    if line:
         card["sub_title_text"] = cut(line, limits.SUB_TITLE)
-    elif reminder is not None:
-        late = f"{reminder.overdue_hours}小时" if reminder.overdue_hours > 0 else ""
-        line = f"提醒：已超过办理时限{late}，请尽快处理。"
-        card["sub_title_text"] = cut(line, limits.SUB_TITLE)
-    elif view.signed_by:
-        line = f"您加签的{view.signed_by}已同意，请继续处理。"
-        card["sub_title_text"] = cut(line, limits.SUB_TITLE)
-    elif view.reassigned_from:
-        line = f"原处理人{view.reassigned_from}已停用，转由您处理。"
-        card["sub_title_text"] = cut(line, limits.SUB_TITLE)
-    elif view.reassigned_by:
-        line = f"{view.reassigned_by}将此待办改派给您。"
-        card["sub_title_text"] = cut(line, limits.SUB_TITLE)
-    elif view.returned_by:
-        reason = view.return_reason or "请重新处理。"
-        card["sub_title_text"] = cut(f"{view.returned_by}退回：{reason}", limits.SUB_TITLE)
-    elif view.resubmitted:
-        card["sub_title_text"] = cut("申请人已按退回意见修改并重新提交。", limits.SUB_TITLE)
     first: str | Link = action_key(CardAction.APPROVE, view.task_id)
     handling = view.kind == "handle"
     if view.fill_in:
@@ -256,6 +237,27 @@ def review_card(
         buttons.append(("转交", STYLE_ALT, action_key(CardAction.TRANSFER, view.task_id)))
     card["button_list"] = _buttons(buttons)
     return card
+
+
+def _review_sub_title(view: ReviewView, reminder: Reminder | None) -> str:
+    """The one line under a review card's title: why this card came, the most urgent first."""
+    if reminder is not None and reminder.urged_by:
+        waited = f"已等待{reminder.waited_hours}小时，" if reminder.waited_hours > 0 else ""
+        return f"{reminder.urged_by}催办：{waited}请尽快处理。"
+    if reminder is not None:
+        late = f"{reminder.overdue_hours}小时" if reminder.overdue_hours > 0 else ""
+        return f"提醒：已超过办理时限{late}，请尽快处理。"
+    if view.signed_by:
+        return f"您加签的{view.signed_by}已同意，请继续处理。"
+    if view.reassigned_from:
+        return f"原处理人{view.reassigned_from}已停用，转由您处理。"
+    if view.reassigned_by:
+        return f"{view.reassigned_by}将此待办改派给您。"
+    if view.returned_by:
+        return f"{view.returned_by}退回：{view.return_reason or '请重新处理。'}"
+    if view.resubmitted:
+        return "申请人已按退回意见修改并重新提交。"
+    return ""
 
 
 def _notice(
