@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar
 
 from hall.queries import ApplicationDetail, TaskOut, TimelineEntry
 from hall.states import AppStatus, TaskStatus
 from web.i18n import gettext
+from web.views.reads import AttachmentRow
 
 # What each logged action is called on the page (zh_CN message ids); others are hidden.
 ACTION_LABELS: dict[str, str] = {
@@ -38,14 +38,6 @@ ACTION_LABELS: dict[str, str] = {
 }
 
 HANDLED = "handled"
-
-
-class _Attached(Protocol):
-    @property
-    def field_key(self) -> str | None: ...
-
-
-A = TypeVar("A", bound=_Attached)
 
 KIND_LABELS = {"approval": "审批", "notify": "报备", "handle": "办理环节", "consent": "确认"}
 
@@ -155,12 +147,12 @@ DECISIONS = frozenset({"approve", HANDLED, "reject", "return", "transfer", "add_
 
 
 def decision_files(
-    entries: Iterable[TimelineEntry], attachments: Iterable[A]
-) -> dict[int, list[A]]:
+    entries: Iterable[TimelineEntry], attachments: Iterable[AttachmentRow]
+) -> dict[int, list[AttachmentRow]]:
     """Timeline entry id → the files attached to that decision. Files are kept by task
     (field key `decision:<task id>`); a task decided twice (加签 before oneself, then 同意)
     shows them under its last decision."""
-    by_task: dict[int, list[A]] = {}
+    by_task: dict[int, list[AttachmentRow]] = {}
     for a in attachments:
         prefix, _, task_id = (a.field_key or "").partition(":")
         if prefix == "decision" and task_id.isdigit():
