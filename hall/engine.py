@@ -70,7 +70,8 @@ class Flow:
     resubmitted: bool = False
     # What the to-dos this action opens tell their reviewers about how they came: who sent
     # the application back and why (returned_by, return_reason), whose to-do this was
-    # (reassigned_from). Payload keys of task_assigned, see hall.channels.
+    # (reassigned_from), which administrator gave it (reassigned_by). Payload keys of
+    # task_assigned, see hall.channels.
     handover: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
