@@ -38,6 +38,21 @@ class Reach:
     everywhere: bool
     departments: frozenset[int]
 
+    @property
+    def administers(self) -> bool:
+        """Whether the roles reach any department's processes at all."""
+        return self.everywhere or bool(self.departments)
+
+    def covers(self, department_id: int) -> bool:
+        """Whether the processes owned by `department_id` are within reach."""
+        return self.everywhere or department_id in self.departments
+
+    def owned_processes(self) -> ColumnElement[bool]:
+        """A SQL condition on `ProcessDefinition`: its department is within reach."""
+        if self.everywhere:
+            return true()
+        return ProcessDefinition.department_id.in_(sorted(self.departments))
+
 
 def reach_of(session: Session, person_id: int) -> Reach:
     """Collect the person's role grants that widen what they may read (one query)."""

@@ -578,8 +578,7 @@ class Hall:
         def work(session: Session) -> ActionResult:
             admin = self._actor(session, admin_id)
             app = self._lock_task(session, task_id)
-            reach = reach_of(session, admin.id)
-            if not (reach.everywhere or app.process.department_id in reach.departments):
+            if not reach_of(session, admin.id).covers(app.process.department_id):
                 raise NotFound("待办不存在")
             flow = self._flow(session, app)
             task = session.get(Task, task_id)

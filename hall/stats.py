@@ -150,15 +150,14 @@ class Scope:
 def scope_of(session: Session, person_id: int) -> Scope:
     """The processes whose statistics the person may see; NotFound for everyone else."""
     reach = reach_of(session, person_id)
-    if not reach.everywhere and not reach.departments:
+    if not reach.administers:
         raise NotFound("页面不存在")
     query = (
         select(ProcessDefinition.id, ProcessDefinition.key, ProcessVersion.name, Department.name)
         .join(Department, Department.id == ProcessDefinition.department_id)
         .outerjoin(ProcessVersion, ProcessVersion.id == ProcessDefinition.current_version_id)
+        .where(reach.owned_processes())
     )
-    if not reach.everywhere:
-        query = query.where(ProcessDefinition.department_id.in_(sorted(reach.departments)))
     processes = {pid: (key, name or key, dept) for pid, key, name, dept in session.execute(query)}
     return Scope(everything=reach.everywhere, processes=processes)
 

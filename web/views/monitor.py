@@ -33,7 +33,7 @@ PAGE_SIZE = 50
 def _reach() -> Reach | None:
     with db().reader() as s:
         reach = reach_of(s, person_id())
-    return reach if reach.everywhere or reach.departments else None
+    return reach if reach.administers else None
 
 
 @bp.get("/monitor")

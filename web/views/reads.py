@@ -244,10 +244,9 @@ def monitored_processes(session: Session, reach: Reach) -> list[MonitorProcess]:
     query = (
         select(ProcessDefinition.id, ProcessVersion.name)
         .join(ProcessVersion, ProcessVersion.id == ProcessDefinition.current_version_id)
+        .where(reach.owned_processes())
         .order_by(ProcessVersion.name)
     )
-    if not reach.everywhere:
-        query = query.where(ProcessDefinition.department_id.in_(list(reach.departments)))
     return [MonitorProcess(int(row[0]), row[1]) for row in session.execute(query)]
 
 
@@ -270,13 +269,11 @@ def monitor_tasks(
         .join(ProcessDefinition, ProcessDefinition.id == Application.process_id)
         .join(ProcessVersion, ProcessVersion.id == Application.version_id)
         .join(Person, Person.id == Task.assignee_id)
-        .where(task_status == "pending")
+        .where(task_status == "pending", reach.owned_processes())
         .order_by(Task.activated_at, Task.id)
         .offset((max(page, 1) - 1) * size)
         .limit(size + 1)
     )
-    if not reach.everywhere:
-        query = query.where(ProcessDefinition.department_id.in_(list(reach.departments)))
     if process_id is not None:
         query = query.where(Application.process_id == process_id)
     if overdue:
