@@ -2,8 +2,8 @@
 
 A `Flow` works inside the caller's unit of work on an application row the caller has
 locked. It changes statuses only through `hall.states.fire`, writes an `ActionLog` row for
-everything it does and queues notifications with `hall.outbox.emit`, all in the caller's
-transaction. It imports no web, queue or WeCom code.
+everything it does and queues notifications as outbox rows (both with `hall.appends`), all
+in the caller's transaction. It imports no web, queue or WeCom code.
 
 Vocabulary:
 - a step's *round* is one activation of it (the first pass, or a re-run after a return);
@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hall.appends import append
 from hall.conditions import ApplicantFacts, Facts, describe, evaluate
 from hall.definitions import Mode, ProcessSpec, Step, StepKind, condition_subjects
 from hall.errors import Conflict, Invalid, ResultInvalid
@@ -29,13 +30,15 @@ from hall.forms import SessionReferences, validate_form
 from hall.models import (
     ActionLog,
     Application,
+    Base,
     Follower,
+    Outbox,
     Person,
     PersonStatus,
     Task,
     TaskOrigin,
 )
-from hall.outbox import Kind, emit
+from hall.outbox import Kind
 from hall.processes import version_spec
 from hall.resolve import (
     Assignee,
@@ -94,19 +97,16 @@ class Flow:
     ) -> None:
         if step_index is None and task is not None:
             step_index = task.step_index
-        self.session.add(
-            ActionLog(
-                application=self.app,
-                task=task,
-                actor_id=actor_id,
-                action=action,
-                step_index=step_index,
-                from_status=from_status,
-                to_status=to_status,
-                comment=comment,
-                detail=detail,
-                created_at=self.now,
-            )
+        self._append(
+            ActionLog,
+            task,
+            actor_id=actor_id,
+            action=action,
+            step_index=step_index,
+            from_status=from_status,
+            to_status=to_status,
+            comment=comment,
+            detail=detail,
         )
 
     def notify(
@@ -117,11 +117,12 @@ class Flow:
         payload.setdefault("serial", self.app.serial)
         payload.setdefault("title", self.app.title)
         payload.setdefault("process", self.spec.name)
-        row = emit(self.session, kind, recipient_id=recipient_id, **payload)
-        # By reference: a new application or task has no id before the flush.
-        row.application = self.app
-        row.task = task
-        row.created_at = self.now
+        self._append(Outbox, task, kind=kind, recipient_id=recipient_id, payload=payload)
+
+    def _append(self, model: type[Base], task: Task | None, **values: Any) -> None:
+        """A row of this application (and `task`), stamped now; see hall.appends."""
+        values["created_at"] = self.now
+        append(self.session, model, values, application=self.app, task=task)
 
     def fire_app(
         self, event: str, action: str, *, actor_id: int | None, comment: str | None = None
