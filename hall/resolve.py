@@ -14,7 +14,7 @@ from datetime import date
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hall.conditions import ApplicantFacts
@@ -29,6 +29,30 @@ from hall.models import (
 )
 
 MAX_DEPTH = 32  # guards against a cycle in a damaged department tree
+
+# Built once, as the statements of a card click are (see hall/services.py): a decision that
+# opens the next step runs a rule's query and the delegation lookup.
+_HOLDERS = (
+    select(Person)
+    .join(RoleGrant, RoleGrant.person_id == Person.id)
+    .where(RoleGrant.role_code == bindparam("role"))
+    .order_by(Person.id)
+)
+_HOLDERS_IN = _HOLDERS.where(RoleGrant.department_id == bindparam("department_id"))
+_HOLDERS_SCHOOL_WIDE = _HOLDERS.where(RoleGrant.department_id.is_(None))
+_HOLDERS_IN_CODE = _HOLDERS.join(Department, Department.id == RoleGrant.department_id).where(
+    Department.code == bindparam("code")
+)
+_DELEGATIONS = (
+    select(Delegation)
+    .where(
+        Delegation.delegator_id.in_(bindparam("delegators", expanding=True)),
+        Delegation.start_date <= bindparam("today"),
+        Delegation.end_date >= bindparam("today"),
+        Delegation.revoked_at.is_(None),
+    )
+    .order_by(Delegation.created_at, Delegation.id)
+)
 
 
 @dataclass(frozen=True)
@@ -60,16 +84,9 @@ def _ancestors(dept: Department | None) -> Iterator[Department]:
 
 def role_holders(session: Session, role: RoleCode | str, dept_id: int | None) -> list[Person]:
     """Active holders of `role` scoped to `dept_id` (school-wide grants when None)."""
-    condition = (
-        RoleGrant.department_id.is_(None) if dept_id is None else RoleGrant.department_id == dept_id
-    )
-    query = (
-        select(Person)
-        .join(RoleGrant, RoleGrant.person_id == Person.id)
-        .where(RoleGrant.role_code == RoleCode(role), condition)
-        .order_by(Person.id)
-    )
-    return _active(session.scalars(query))
+    if dept_id is None:
+        return _active(session.scalars(_HOLDERS_SCHOOL_WIDE, {"role": RoleCode(role)}))
+    return _active(session.scalars(_HOLDERS_IN, {"role": RoleCode(role), "department_id": dept_id}))
 
 
 def _department(session: Session, code: str | None) -> Department | None:
@@ -98,15 +115,8 @@ def resolve_rule(
         return _active([session.scalar(select(Person).where(Person.userid == userid))])
     if kind == RuleType.ROLE_IN_DEPT:
         # One query by the department's code (the commonest rule of office steps).
-        query = (
-            select(Person)
-            .join(RoleGrant, RoleGrant.person_id == Person.id)
-            .join(Department, Department.id == RoleGrant.department_id)
-            .where(RoleGrant.role_code == RoleCode(rule.role or ""))
-            .where(Department.code == rule.department)
-            .order_by(Person.id)
-        )
-        return _active(session.scalars(query))
+        params = {"role": RoleCode(rule.role or ""), "code": rule.department}
+        return _active(session.scalars(_HOLDERS_IN_CODE, params))
     if kind == RuleType.ROLE_IN_APPLICANT_DEPT:
         # The nearest department up the applicant's chain that has holders of the role.
         for dept in _ancestors(applicant.department):
@@ -133,16 +143,8 @@ def delegate(session: Session, people: Iterable[Person], today: date) -> list[As
     seen: set[int] = set()
     people = list(people)
     # One query for everyone: the newest active delegation of each delegator wins.
-    rows = session.scalars(
-        select(Delegation)
-        .where(
-            Delegation.delegator_id.in_([who.id for who in people]),
-            Delegation.start_date <= today,
-            Delegation.end_date >= today,
-            Delegation.revoked_at.is_(None),
-        )
-        .order_by(Delegation.created_at, Delegation.id)
-    ).all()
+    delegators = [who.id for who in people]
+    rows = session.scalars(_DELEGATIONS, {"delegators": delegators, "today": today}).all()
     newest = {row.delegator_id: row for row in rows}  # later rows overwrite earlier ones
     for who in people:
         row = newest.get(who.id)
@@ -162,13 +164,7 @@ def fallback_people(session: Session, owning_dept_id: int) -> list[Person]:
     people = role_holders(session, RoleCode.DEPT_ADMIN, owning_dept_id)
     if people:
         return people
-    query = (
-        select(Person)
-        .join(RoleGrant, RoleGrant.person_id == Person.id)
-        .where(RoleGrant.role_code == RoleCode.INFO_CENTER)
-        .order_by(Person.id)
-    )
-    return _active(session.scalars(query))
+    return _active(session.scalars(_HOLDERS, {"role": RoleCode.INFO_CENTER}))
 
 
 def applicant_facts(session: Session, applicant: Person) -> ApplicantFacts:
