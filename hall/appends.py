@@ -18,9 +18,10 @@ the history (ordered by id) reads as the action happened.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import Insert, event, insert
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from hall.models import Application, Base, Task
@@ -77,7 +78,13 @@ def _write(session: Session) -> None:
         by_model.setdefault(row.model, []).append(row.resolved())
     connection = session.connection()
     for model, values in by_model.items():
-        connection.execute(insert(model), values)
+        connection.execute(_insert(model), values)
+
+
+@cache
+def _insert(model: type[Base]) -> Insert:
+    # One statement object per table: its cache key is computed once.
+    return insert(model)
 
 
 @event.listens_for(Session, "after_flush")
