@@ -14,7 +14,7 @@ from config.logging import configure_logging
 from hall.cli import cli as core_cli
 from hall.stats_cli import install as install_stats
 from sync.cli import install as install_sync
-from web.runner import RunError, RunOptions, run_hall
+from web.runner import THREADS, RunError, RunOptions, run_hall
 from web.worker import run_worker
 
 EXIT_FAILED = 1
@@ -36,7 +36,7 @@ def _settings() -> Settings:
 @click.command("run")
 @click.option("--host", help="监听地址（默认取自 HALL_BASE_URL）/ address to listen on")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256))
+@click.option("--threads", default=THREADS, show_default=True, type=click.IntRange(1, 256))
 @click.option(
     "--demo/--no-demo",
     default=None,
