@@ -7,9 +7,8 @@ a WeCom card click: about a tenth of its CPU (bench/callback_bench.py). Nothing 
 back as objects in the same transaction. So `append` queues plain values on the session,
 and they are inserted right after the flush that gives the application and tasks they point
 at their ids: each flush's `after_flush`; before a query, as autoflush would (a query sees
-them); and at commit for what no flush has written yet.
-A rollback forgets what was appended inside it and not written yet (a savepoint's, only
-its own).
+them); and at commit for what no flush has written yet. A rollback forgets what was
+appended inside it and not written yet (a savepoint's rollback, only its own).
 
 Rows appended by one action keep their order: the table's ids grow in `append` order, and
 the history (ordered by id) reads as the action happened.

@@ -1,7 +1,9 @@
 """The transactional outbox: actions write notification rows in their own transaction.
 
-`emit` is all the engine knows about notifications. The relay (hall/relay.py) later fans
-committed rows out into per-channel deliveries on the queue.
+The engine queues its rows through `hall.appends` (`Flow.notify`: plain values, one INSERT
+after the flush); `emit` adds one as an ORM object, for callers that need the row itself
+(its id, say). The relay (hall/relay.py) later fans committed rows out into per-channel
+deliveries on the queue.
 """
 
 from __future__ import annotations
