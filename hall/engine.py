@@ -302,6 +302,7 @@ class Flow:
     ) -> Task:
         # The task is inserted by the unit of work's one flush at commit, so what the flow
         # reads back before then (status, ids of existing rows) is set here, not by defaults.
+        assert parent is None or parent.id is not None  # Task.parent is read-only
         task = Task(
             application=self.app,
             application_id=self.app.id,
@@ -313,6 +314,7 @@ class Flow:
             assignee_id=entry.person.id,
             origin=origin,
             parent=parent,
+            parent_id=parent.id if parent is not None else None,
             flagged=flagged,
             _status=TaskStatus.PENDING,
             created_at=self.now,
