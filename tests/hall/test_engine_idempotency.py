@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hall.clock import FrozenClock
-from hall.errors import AlreadyDecided, Conflict, Invalid, NotFound
+from hall.errors import AlreadyDecided, Conflict, Invalid, NotFound, UnknownPerson
 from hall.models import Application, IdempotencyRecord, Person, Task
 from hall.services import ActionResult, Decision, Hall
 from hall.states import TaskStatus
@@ -90,6 +90,21 @@ def test_a_repeated_card_click_is_answered_from_the_task_without_a_record(
         hall.decide_as(school.deputy.userid, task.id, Decision("approve"))
     assert factories.snapshot(session) == after_first
     assert len(factories.logs_of(session, app.application_id, "approve")) == 1
+
+
+def test_a_card_click_finds_its_reviewer_whatever_the_userids_case(hall, session, school, any_of):
+    app = hall.submit(school.teacher.id, any_of, {"reason": "x"})
+    task = pending(session, app.application_id, school.dean)
+    before = factories.snapshot(session)
+    for stranger in ("nobody", ""):
+        with pytest.raises(UnknownPerson):
+            hall.decide_as(stranger, task.id, Decision("approve"))
+    with pytest.raises(NotFound):  # no such task: refused before asking who clicked
+        hall.decide_as(school.dean.userid, 10**12, Decision("approve"))
+    assert factories.snapshot(session) == before
+    # WeCom compares userids ignoring case: a click may carry another case than ours.
+    result = hall.decide_as(school.dean.userid.swapcase(), task.id, Decision("approve"))
+    assert (result.message, result.task_status) == ("已同意", "approved")
 
 
 def test_same_key_for_a_different_request_conflicts(hall, session, school, any_of):

@@ -24,14 +24,14 @@ from tests import factories
 # Data statements only: the savepoints that isolate each test are not the service's cost.
 DATA = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
 
-# PostgreSQL sends rows of one table in one INSERT where SQLite's driver needs one each.
-SUBMIT_BUDGET = {"postgresql": 12, "sqlite": 13}
-# A click that opens the next step: the clicker, the locked application and its tasks, the
+# The action-log and outbox rows go out in one INSERT per table (hall/appends.py).
+SUBMIT_BUDGET = {"postgresql": 12, "sqlite": 12}
+# A click that opens the next step: the locked application with the clicker, its tasks, the
 # next approvers (the applicant's department, its deputy secretaries, their delegations),
 # then the writes, all in one flush (a card click writes no idempotency record: a retry
 # finds the task already decided, see `Hall.decide_as`).
-DECIDE_NEXT_BUDGET = {"postgresql": 11, "sqlite": 13}
-DECIDE_LAST_BUDGET = {"postgresql": 7, "sqlite": 9}
+DECIDE_NEXT_BUDGET = {"postgresql": 10, "sqlite": 10}
+DECIDE_LAST_BUDGET = {"postgresql": 6, "sqlite": 6}
 
 
 @contextmanager
