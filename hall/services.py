@@ -224,9 +224,12 @@ _LOCK_TASK_APPLICATION = _lock_statement(
 )
 _PERSON_BY_USERID = select(Person).where(Person.userid == bindparam("userid"))
 _CLICKER = aliased(Person, name="clicker")
-# A card click's lock also finds who clicked (same userid): one round trip fewer.
-_LOCK_TASK_APPLICATION_AND_CLICKER = _LOCK_TASK_APPLICATION.add_columns(_CLICKER).outerjoin(
-    _CLICKER, _CLICKER.userid == bindparam("userid")
+# A card click's lock also finds who clicked (same userid) and loads the application's
+# tasks, which the engine reads next: two round trips fewer.
+_LOCK_TASK_APPLICATION_AND_CLICKER = (
+    _LOCK_TASK_APPLICATION.add_columns(_CLICKER)
+    .outerjoin(_CLICKER, _CLICKER.userid == bindparam("userid"))
+    .options(joinedload(Application.tasks))
 )
 _PERSON_BY_USERID_ANY_CASE = select(Person).where(func.lower(Person.userid) == bindparam("lower"))
 
@@ -740,7 +743,8 @@ class Hall:
 
         def work(session: Session) -> ActionResult:
             params = {"task_id": task_id, "userid": userid}
-            row = session.execute(_LOCK_TASK_APPLICATION_AND_CLICKER, params).one_or_none()
+            result = session.execute(_LOCK_TASK_APPLICATION_AND_CLICKER, params)
+            row = result.unique().one_or_none()
             if row is None:
                 raise NotFound("待办不存在")
             app, actor = row

@@ -26,12 +26,12 @@ DATA = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH")
 
 # The action-log and outbox rows go out in one INSERT per table (hall/appends.py).
 SUBMIT_BUDGET = {"postgresql": 12, "sqlite": 12}
-# A click that opens the next step: the locked application with the clicker, its tasks, the
-# next approvers (the applicant's department, its deputy secretaries, their delegations),
+# A click that opens the next step: the locked application with the clicker and its tasks,
+# the next approvers (the applicant's department, its deputy secretaries, their delegations),
 # then the writes, all in one flush (a card click writes no idempotency record: a retry
 # finds the task already decided, see `Hall.decide_as`).
-DECIDE_NEXT_BUDGET = {"postgresql": 10, "sqlite": 10}
-DECIDE_LAST_BUDGET = {"postgresql": 6, "sqlite": 6}
+DECIDE_NEXT_BUDGET = {"postgresql": 9, "sqlite": 9}
+DECIDE_LAST_BUDGET = {"postgresql": 5, "sqlite": 5}
 
 
 @contextmanager
