@@ -403,12 +403,15 @@ class Hall:
         app = Application(
             serial=serial,
             process=version.process,
+            process_id=version.process_id,
             version=version,
+            version_id=version.id,
             tasks=[],  # known empty: the engine need not load it
             _status=AppStatus.DRAFT,  # the initial state; every later one is a transition
             result={},  # read by the flow before the first flush
             flagged=False,
             applicant=actor,
+            applicant_id=actor.id,
             department_id=actor.department_id,
             title="",
             form={},
