@@ -223,6 +223,7 @@ _LOCK_TASK_APPLICATION = _lock_statement(
     select(Task.application_id).where(Task.id == bindparam("task_id")).scalar_subquery()
 )
 _PERSON_BY_USERID = select(Person).where(Person.userid == bindparam("userid"))
+_PERSON_BY_USERID_ANY_CASE = select(Person).where(func.lower(Person.userid) == bindparam("lower"))
 _CLICKER = aliased(Person, name="clicker")
 # A card click's lock also finds who clicked (same userid) and loads the application's
 # tasks, which the engine reads next: two round trips fewer.
@@ -231,7 +232,6 @@ _LOCK_TASK_APPLICATION_AND_CLICKER = (
     .outerjoin(_CLICKER, _CLICKER.userid == bindparam("userid"))
     .options(joinedload(Application.tasks))
 )
-_PERSON_BY_USERID_ANY_CASE = select(Person).where(func.lower(Person.userid) == bindparam("lower"))
 
 
 def _locked(
