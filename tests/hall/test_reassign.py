@@ -25,6 +25,14 @@ def _process(session, step: dict[str, Any]) -> str:
     return factories.process(session, spec).process.key
 
 
+def _dean_and_deputy(hall, session, school, mode: str) -> int:
+    """A teacher's application waiting on the dean and the deputy, in `mode`."""
+    people = [school.dean.userid, school.deputy.userid]
+    key = _process(session, {"mode": mode, "approver": {"type": "persons", "userids": people}})
+    application_id: int = hall.submit(school.teacher.id, key, {"reason": "x"}).application_id
+    return application_id
+
+
 def _leave(session, *people: Person) -> None:
     for who in people:
         who.status = PersonStatus.INACTIVE
@@ -74,9 +82,7 @@ def test_without_anyone_the_step_picks_the_administrators_take_it(hall, db, sess
 
 
 def test_an_any_of_step_with_a_colleague_left_on_it_adds_nobody(hall, db, session, school, clock):
-    people = [school.dean.userid, school.deputy.userid]
-    key = _process(session, {"mode": "any", "approver": {"type": "persons", "userids": people}})
-    app_id = hall.submit(school.teacher.id, key, {"reason": "x"}).application_id
+    app_id = _dean_and_deputy(hall, session, school, "any")
     _leave(session, school.dean)
     assert reassign_all(db, clock).handed_on == 1
     tasks = factories.tasks_of(session, app_id)
@@ -87,9 +93,7 @@ def test_an_any_of_step_with_a_colleague_left_on_it_adds_nobody(hall, db, sessio
 
 
 def test_an_all_of_step_gets_a_replacement_for_the_leaver(hall, db, session, school, clock):
-    people = [school.dean.userid, school.deputy.userid]
-    key = _process(session, {"mode": "all", "approver": {"type": "persons", "userids": people}})
-    app_id = hall.submit(school.teacher.id, key, {"reason": "x"}).application_id
+    app_id = _dean_and_deputy(hall, session, school, "all")
     _leave(session, school.dean)
     assert reassign_all(db, clock).handed_on == 1
     assert {t.assignee_id for t in _open(session, app_id)} == {

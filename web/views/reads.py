@@ -24,6 +24,7 @@ from hall.models import (
     ProcessVersion,
     Task,
 )
+from hall.processes import version_spec
 
 PICKER_LIMIT = 10
 PICKER_MIN_CHARS = 1
@@ -141,7 +142,7 @@ def version_spec_of(session: Session, application_id: int) -> ProcessSpec:
     app = session.get(Application, application_id)
     if app is None:
         raise NotFound("办件不存在", application_id=application_id)
-    return parse_spec(app.version.spec)
+    return version_spec(app.version)
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,7 @@ def monitor_tasks(
     rows = []
     for task, app, version, person in found[:size]:
         if version.id not in specs:
-            specs[version.id] = parse_spec(version.spec)
+            specs[version.id] = version_spec(version)
         flow = specs[version.id].flow
         step = flow[task.step_index].name if task.step_index < len(flow) else task.step_key
         rows.append(
