@@ -1,8 +1,8 @@
 """Chat commands: what a member gets back for a text message sent to the hall's app.
 
 待办 lists the member's pending tasks with links, 进度 their own applications with their
-status, anything else a short help. Answers are passive replies (see callbacks/handlers.py):
-the reads below are one indexed page each (`hall.queries`), far inside WeCom's 5 s.
+status; anything else gets the help card (callbacks/handlers.py). Answers are passive
+replies: the reads below are one indexed page each (`hall.queries`), far inside WeCom's 5 s.
 """
 
 from __future__ import annotations
@@ -29,12 +29,6 @@ STATUS_NAMES = {
     AppStatus.WITHDRAWN: "已撤回",
 }
 
-HELP = (
-    "网上办事大厅可以这样用：\n"
-    "· 发送「待办」查看待您审批的申请\n"
-    "· 发送「进度」查看您提交的申请进度\n"
-    "· 收到审批卡片时，可直接点击「同意」「驳回」；「退回」会打开网页，填写需要修改的地方"
-)
 UNKNOWN_PERSON = "未在办事大厅找到您的账号，请联系信息中心。"
 
 

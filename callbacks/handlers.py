@@ -6,10 +6,12 @@ nothing and decide nothing themselves: a card click calls `Hall.decide` once, an
 writes everything slow (other reviewers' card updates, the applicant's result card) to the
 outbox in the same transaction, which commits before we answer.
 
-Why chat commands answer with a passive reply rather than through the outbox: the reply
+Why 待办 and 进度 answer with a passive reply rather than through the outbox: the reply
 travels in the callback's own HTTP response, so the member sees it at once, it costs no
 API call, no access token and none of the 30-per-minute message quota, and it needs no
 worker to be running. The reads are one indexed page each, well inside WeCom's 5 s.
+Anything else gets the help card, a template card: a passive reply to a chat message
+cannot carry one, so it goes through the outbox like every other card.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from hall.errors import (
     ResultInvalid,
     UnknownPerson,
 )
+from hall.outbox import Kind, emit
 from hall.services import Decision, Hall, person_by_userid
 
 log = logging.getLogger("hall.callbacks")
@@ -173,12 +176,17 @@ def on_card_menu(ctx: CallbackContext, event: Event) -> str | None:
 
 
 def on_text(ctx: CallbackContext, event: Event) -> str | None:
-    """待办 / 进度 / anything else (help)."""
+    """待办 / 进度 / anything else (the help card)."""
     assert isinstance(event, TextMessage)
     command = commands.command_for(event.content)
-    if command is None:
-        return replies.text(event.from_user, ctx.corp_id, commands.HELP, ctx.now)
-    return _command_reply(ctx, event.from_user, command)
+    if command is not None:
+        return _command_reply(ctx, event.from_user, command)
+    with ctx.db.unit_of_work() as session:
+        person = person_by_userid(session, event.from_user)
+        if person is None:
+            return replies.text(event.from_user, ctx.corp_id, commands.UNKNOWN_PERSON, ctx.now)
+        emit(session, Kind.HELP, recipient_id=person.id)
+    return None
 
 
 def on_enter_agent(_ctx: CallbackContext, event: Event) -> str | None:

@@ -41,5 +41,11 @@ class LinkBuilder:
         """办件监控 showing only the overdue to-dos (administrators)."""
         return self.oauth("/monitor?overdue=1")
 
+    def todo(self) -> str:
+        return self.oauth("/tasks")
+
+    def my_applications(self) -> str:
+        return self.oauth("/applications")
+
     def home(self) -> str:
         return self.oauth(HOME_PATH)

@@ -356,6 +356,52 @@ def overdue_digest_card(*, count: int, since: str, monitor_url: str) -> dict[str
     }
 
 
+@dataclass(frozen=True, slots=True)
+class HelpLinks:
+    """Where the help card's entries lead (OAuth-wrapped hall pages)."""
+
+    todo: str
+    applications: str
+    home: str
+
+
+def help_card(*, pending: int, links: HelpLinks) -> dict[str, Any]:
+    """The answer to a chat message the hall does not understand: what one can send or tap.
+
+    `pending` (the member's open to-dos) is shown up front when there are any, since that is
+    what a reviewer most often came for.
+    """
+    card: dict[str, Any] = {
+        "card_type": "text_notice",
+        "source": _source(),
+        "main_title": {
+            "title": cut("网上办事大厅使用帮助", limits.MAIN_TITLE),
+            "desc": cut("发送下列关键词，或点击下方入口", limits.MAIN_DESC),
+        },
+        "horizontal_content_list": _rows(
+            [
+                Row("待办", "发送「待办」，查看待您审批的申请"),
+                Row("进度", "发送「进度」，查看您提交的申请"),
+                Row("审批卡片", "点「同意」「驳回」即可办理"),
+                Row("退回", "在卡片详情页填写原因后退回"),
+            ],
+            links.home,
+        ),
+        "jump_list": [
+            {"type": 1, "title": "我的待办", "url": links.todo},
+            {"type": 1, "title": "我的申请", "url": links.applications},
+            {"type": 1, "title": "发起申请", "url": links.home},
+        ],
+        "card_action": {"type": 1, "url": links.home},
+    }
+    if pending > 0:
+        card["emphasis_content"] = {
+            "title": cut(str(pending), limits.EMPHASIS_TITLE),
+            "desc": cut("条待办等您处理", limits.EMPHASIS_DESC),
+        }
+    return card
+
+
 def replace_name_update(
     *, userids: Sequence[str], agent_id: int, response_code: str, name: ReplaceName | str
 ) -> dict[str, Any]:

@@ -372,6 +372,10 @@ def _render_overdue(outbox: Outbox, _f: _Facts, _app: Application | None) -> Mes
     )
 
 
+def _render_help(_outbox: Outbox, _f: _Facts, _app: Application | None) -> Message:
+    return Message("使用帮助", "发送「待办」查看待您审批的申请，发送「进度」查看您提交的申请。")
+
+
 _TEMPLATES = {
     Kind.TASK_ASSIGNED: _render_task_assigned,
     Kind.APPLICATION_RESULT: _render_result,
@@ -381,6 +385,7 @@ _TEMPLATES = {
     Kind.TASK_CANCELLED: _render_cancelled,
     Kind.FLAGGED: _render_flagged,
     Kind.OVERDUE: _render_overdue,
+    Kind.HELP: _render_help,
 }
 
 
@@ -400,14 +405,18 @@ def render(session: Session, outbox: Outbox) -> Message:
 # ---------------------------------------------------------------------- channels
 
 
+# TASK_DECIDED only corrects the decider's WeCom card and HELP answers a WeCom chat message:
+# neither is news for the hall's own message list.
+WECOM_ONLY = frozenset({Kind.TASK_DECIDED, Kind.HELP})
+
+
 class InAppChannel:
     """The hall's own to-do and notice lists: one Notification row per message."""
 
     name = "inapp"
 
     def accepts(self, outbox: Outbox) -> bool:
-        # TASK_DECIDED only corrects the decider's WeCom card; it is no news to them here.
-        return outbox.recipient_id is not None and outbox.kind != Kind.TASK_DECIDED
+        return outbox.recipient_id is not None and outbox.kind not in WECOM_ONLY
 
     def send(self, session: Session, outbox: Outbox) -> None:
         if outbox.recipient_id is None:

@@ -31,6 +31,9 @@ class Kind:
     # An administrator's daily digest: to-dos of their services a day or more past the
     # time limit (hall/reminders.py); `count`, `since` (the oldest deadline, ISO).
     OVERDUE = "overdue"
+    # The member wrote the app's chat something that is no command: the help card (WeCom
+    # only; no application).
+    HELP = "help"
 
 
 def emit(

@@ -124,7 +124,7 @@ def me(session: Session, person_id: int) -> Me:
         department=_dept_ref(person.department),
         roles=[RoleOut(code=g.role_code.value, department=_dept_ref(g.department)) for g in grants],
         counts=Counts(
-            todo=session.scalar(_count(_todo_where(person_id))) or 0,
+            todo=count_todo(session, person_id),
             unread_notifications=_count_notifications(session, person_id, unread_only=True),
         ),
     )
@@ -671,6 +671,11 @@ def _done_where(person_id: int) -> list[ColumnElement[bool]]:
 
 def _count(where: list[ColumnElement[bool]]) -> Select[int]:
     return select(func.count()).select_from(Task).where(*where)
+
+
+def count_todo(session: Session, person_id: int) -> int:
+    """How many tasks wait for the person (the index on assignee and status serves it)."""
+    return int(session.scalar(_count(_todo_where(person_id))) or 0)
 
 
 # A long-serving reviewer has decided tens of thousands of tasks; counting them all for a

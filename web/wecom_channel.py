@@ -12,6 +12,8 @@
 | `application_result` | the applicant's result card (text_notice)                        |
 | `cc`                 | a CC notice card                                                 |
 | `task_decided`       | the decider's own card shows "已同意"/… after a web-view decision  |
+| `overdue`            | an administrator's digest of overdue to-dos, opening 办件监控       |
+| `help`               | the help card answering a chat message that is no command        |
 
 Cards are built by `cards/` from plain views read here; the WeCom client is `wework/`'s.
 The card's `task_id` and `response_code` are stored on the Task (in the delivery job's
@@ -31,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from cards import (
     Candidate,
+    HelpLinks,
     LinkBuilder,
     NoticeView,
     Reminder,
@@ -39,6 +42,7 @@ from cards import (
     Row,
     cc_card,
     handled_elsewhere_card,
+    help_card,
     overdue_digest_card,
     result_card,
     review_card,
@@ -50,6 +54,7 @@ from hall.definitions import FieldType, ProcessSpec
 from hall.models import Application, Outbox, Person, PersonKind, PersonStatus, Task
 from hall.outbox import Kind
 from hall.processes import version_spec
+from hall.queries import count_todo
 from hall.services import display_value
 from hall.states import TaskStatus
 from wework.client import WeComClient, app_client
@@ -66,6 +71,7 @@ CARRIED = frozenset(
         Kind.APPLICATION_RESULT,
         Kind.CC,
         Kind.OVERDUE,
+        Kind.HELP,
     }
 )
 # WeCom errcodes after which sending the same message again cannot help.
@@ -83,6 +89,14 @@ class WeComCardChannel:
         self.client = client
         self.links = links
         self.clock: Clock = clock or SystemClock()
+
+    @property
+    def _help_links(self) -> HelpLinks:
+        return HelpLinks(
+            todo=self.links.todo(),
+            applications=self.links.my_applications(),
+            home=self.links.home(),
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, connection: redis.Redis) -> WeComCardChannel:
@@ -111,6 +125,12 @@ class WeComCardChannel:
             count = int(payload.get("count") or 0)
             url = self.links.overdue_monitor()
             self._send(recipient, overdue_digest_card(count=count, since=since, monitor_url=url))
+            return
+        if outbox.kind == Kind.HELP:  # counted when sent: the figure is fresh on arrival
+            self._send(
+                recipient,
+                help_card(pending=count_todo(session, recipient.id), links=self._help_links),
+            )
             return
         task = session.get(Task, outbox.task_id) if outbox.task_id else None
         app = session.get(Application, outbox.application_id) if outbox.application_id else None

@@ -33,6 +33,7 @@ from hall.models import (
     Person,
     Task,
 )
+from hall.outbox import Kind
 from hall.reminders import remind_overdue
 from hall.services import Decision, Hall
 from hall.states import AppStatus, TaskStatus
@@ -43,7 +44,7 @@ from tests.net import free_port
 from web.app import create_app
 from web.wecom_channel import WeComCardChannel
 from web.worker import build_relay, drain, make_queue
-from wework.sandbox.phone import press_button
+from wework.sandbox.phone import press_button, say
 from wework.sandbox.store import SandboxStore
 
 
@@ -524,3 +525,28 @@ def test_a_card_click_does_not_update_the_card_twice(served: Served) -> None:
     with served.db.reader() as s:
         kinds = set(s.scalars(select(Outbox.kind).where(Outbox.recipient_id == scene.head.id)))
     assert "task_decided" not in kinds
+
+
+@pytest.mark.pg_only
+def test_a_message_that_is_no_command_gets_the_help_card(served: Served) -> None:
+    scene = _scene(served)  # one to-do waits at 李主任
+    delivery = say(served.store, served.settings, scene.head.userid, "怎么请假？")
+    assert (delivery.ok, delivery.reply_fields) == (True, {})  # the card comes by the outbox
+    served.drain()
+    _review, help_message = cards_of(served.store, scene.head.userid)
+    card = help_message["template_card"]
+    assert (card["card_type"], card["main_title"]["title"]) == (
+        "text_notice",
+        "网上办事大厅使用帮助",
+    )
+    assert card["emphasis_content"] == {"title": "1", "desc": "条待办等您处理"}
+    targets = [parse_qs(urlsplit(j["url"]).query)["next"] for j in card["jump_list"]]
+    assert targets == [["/tasks"], ["/applications"], ["/"]]
+    # WeCom's only: nothing lands in the hall's own message list.
+    with served.db.reader() as s:
+        assert s.scalars(select(Notification).where(Notification.kind == Kind.HELP)).all() == []
+    # The applicant has nothing to review: no figure on their card.
+    say(served.store, served.settings, scene.applicant.userid, "hi")
+    served.drain()
+    [*_rest, mine] = cards_of(served.store, scene.applicant.userid)
+    assert "emphasis_content" not in mine["template_card"]

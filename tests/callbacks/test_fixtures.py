@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from callbacks.commands import HELP
 from callbacks.contacts import BATCH_JOBS_KEY, CHANGES_KEY
 from callbacks.handlers import CHOOSE_TARGET, RETURN_ON_THE_WEB, UNKNOWN_COUNTER
 from cards import NO_TARGET
@@ -183,10 +182,17 @@ def test_text__progress(wecom, session, school):
     )
 
 
-def test_text__help(wecom, school):
-    reply = wecom.open_reply(wecom.post(_fill(wecom, "text__help", userid=school.head.userid)))
-    assert reply.msg_type == "text"
-    assert reply.fields["Content"] == HELP
+def test_text__help(wecom, session, school):
+    response = wecom.post(_fill(wecom, "text__help", userid=school.head.userid))
+    assert (response.status_code, response.data) == (200, b"")  # the card comes by the outbox
+    [row] = session.scalars(select(Outbox).where(Outbox.kind == Kind.HELP)).all()
+    assert (row.recipient_id, row.application_id, row.task_id) == (school.head.id, None, None)
+
+
+def test_text__help_from_an_unknown_member_queues_nothing(wecom, session, school):
+    reply = wecom.open_reply(wecom.post(_fill(wecom, "text__help", userid="nobody")))
+    assert reply.fields["Content"] == "未在办事大厅找到您的账号，请联系信息中心。"
+    assert session.scalars(select(Outbox)).all() == []
 
 
 def test_text_from_an_unknown_member(wecom, school):

@@ -15,6 +15,7 @@ from cards import (
     Candidate,
     CardAction,
     CardLimitError,
+    HelpLinks,
     LinkBuilder,
     NoticeView,
     Reminder,
@@ -27,6 +28,7 @@ from cards import (
     cut,
     hall_task_of,
     handled_elsewhere_card,
+    help_card,
     overdue_digest_card,
     parse_key,
     replace_name_update,
@@ -402,3 +404,20 @@ def test_oauth_link_goes_through_the_halls_wecom_login():
 def test_oauth_link_refuses_foreign_targets(path):
     with pytest.raises(ValueError, match="not a hall path"):
         LinkBuilder(base_url="https://hall.example.edu.cn").oauth(path)
+
+
+def test_the_help_card_lists_the_commands_and_the_pending_figure():
+    links = HelpLinks(todo="https://h/t", applications="https://h/a", home="https://h/")
+    card = help_card(pending=3, links=links)
+    assert card["card_type"] == "text_notice"
+    assert card["emphasis_content"] == {"title": "3", "desc": "条待办等您处理"}
+    assert [r["keyname"] for r in card["horizontal_content_list"]] == [
+        "待办",
+        "进度",
+        "审批卡片",
+        "退回",
+    ]
+    assert all(len(r["value"]) <= 30 for r in card["horizontal_content_list"])
+    assert [j["url"] for j in card["jump_list"]] == ["https://h/t", "https://h/a", "https://h/"]
+    assert card["card_action"] == {"type": 1, "url": "https://h/"}
+    assert "emphasis_content" not in help_card(pending=0, links=links)

@@ -866,6 +866,9 @@ def validate_card(card: Any) -> dict[str, Any]:
     rows = card.get("horizontal_content_list") or []
     if not isinstance(rows, list) or len(rows) > 6:
         raise ApiError(e.INVALID_PARAMETER, "horizontal_content_list has at most 6 rows")
+    jumps = card.get("jump_list") or []
+    if not isinstance(jumps, list) or len(jumps) > 3:
+        raise ApiError(e.INVALID_PARAMETER, "jump_list has at most 3 entries")
     menu = card.get("action_menu")
     if menu is not None:
         entries = menu.get("action_list") if isinstance(menu, dict) else None
