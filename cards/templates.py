@@ -23,14 +23,6 @@ STYLE_PLAIN = 2
 STYLE_DANGER = 3
 STYLE_ALT = 4
 
-OUTCOME_PHRASES = {
-    "approved": "已通过",
-    "rejected": "已驳回",
-    "returned": "被退回修改",
-    "handled": "已办结",
-    "withdrawn": "已撤回",
-}
-
 MENU_PENDING = "menu:todo"
 MENU_PROGRESS = "menu:progress"
 
@@ -287,9 +279,11 @@ def _notice(
     return card
 
 
-def result_card(view: NoticeView, *, outcome: str) -> dict[str, Any]:
-    """The applicant's text_notice: the application was approved, rejected, returned, handled."""
-    phrase = OUTCOME_PHRASES.get(outcome, OUTCOME_PHRASES["handled"])
+def result_card(view: NoticeView, *, outcome: str, phrase: str) -> dict[str, Any]:
+    """The applicant's text_notice: the application was approved, rejected, returned, handled.
+
+    `phrase` is how the hall words the outcome everywhere (`hall.channels.OUTCOME_PHRASES`).
+    """
     lines = []
     if view.comment:
         label = "退回原因" if outcome == "returned" else "审批意见"

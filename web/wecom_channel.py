@@ -48,7 +48,14 @@ from cards import (
     review_card,
 )
 from config import Settings
-from hall.channels import Deferred, PermanentError, beijing, result_of, result_step
+from hall.channels import (
+    OUTCOME_PHRASES,
+    Deferred,
+    PermanentError,
+    beijing,
+    result_of,
+    result_step,
+)
 from hall.clock import Clock, SystemClock
 from hall.definitions import FieldType, ProcessSpec
 from hall.models import Application, Outbox, Person, PersonKind, PersonStatus, Task
@@ -78,6 +85,11 @@ CARRIED = frozenset(
 HOPELESS = frozenset({81013, 60111, 40058, 40003, 60011, 82001})
 MAX_CANDIDATES = 10
 FALLBACK_ROWS = 3  # rows shown when a process marks no key fields
+
+
+def _result_card(view: NoticeView, outcome: str) -> dict[str, Any]:
+    phrase = OUTCOME_PHRASES.get(outcome, OUTCOME_PHRASES["handled"])
+    return result_card(view, outcome=outcome, phrase=phrase)
 
 
 class WeComCardChannel:
@@ -152,7 +164,7 @@ class WeComCardChannel:
             if outcome in {"rejected", "returned"} and (where := result_step(session, outbox)):
                 rows.append(Row("处理环节", where))  # which step said no, and who
             view = self._notice_view(app, comment=str(payload.get("comment") or ""), rows=rows)
-            self._send(recipient, result_card(view, outcome=outcome))
+            self._send(recipient, _result_card(view, outcome))
         else:
             view = self._notice_view(app, comment=str(payload.get("comment") or ""))
             self._send(recipient, cc_card(view, applicant_name=app.applicant.name))
@@ -243,7 +255,7 @@ class WeComCardChannel:
         label = label or ReplaceName.HANDLED.value
         if not self._replace_button(recipient, task, label):
             view = self._notice_view(app, comment=f"您已在网页端处理：{label}")
-            self._send(recipient, result_card(view, outcome="handled"))
+            self._send(recipient, _result_card(view, "handled"))
 
     def _replace_button(self, recipient: Person, task: Task, label: str) -> bool:
         """Turn the card's buttons into `label`; False when its response code is spent

@@ -300,7 +300,7 @@ def test_parse_key_refuses_huge_numbers():
 
 
 def test_result_card_approved():
-    card = result_card(_notice(comment="同意，注意安全"), outcome="approved")
+    card = result_card(_notice(comment="同意，注意安全"), outcome="approved", phrase="已通过")
     assert card["card_type"] == "text_notice"
     assert card["main_title"] == {"title": "您的申请已通过", "desc": "张三的教职工请假"}
     assert card["emphasis_content"] == {"title": "已通过", "desc": "办理结果"}
@@ -314,20 +314,22 @@ def test_result_card_approved():
     assert "task_id" not in card
 
 
-def test_result_card_returned_asks_to_resubmit_and_unknown_outcome_reads_handled():
-    returned = result_card(_notice(comment="材料不全"), outcome="returned")
+def test_result_card_returned_asks_to_resubmit():
+    returned = result_card(_notice(comment="材料不全"), outcome="returned", phrase="被退回修改")
     assert returned["main_title"]["title"] == "您的申请被退回修改"
     assert returned["sub_title_text"] == "退回原因：材料不全。请修改后重新提交。"
-    asked = result_card(_notice(comment="请补充医院证明！"), outcome="returned")
+    asked = result_card(
+        _notice(comment="请补充医院证明！"), outcome="returned", phrase="被退回修改"
+    )
     assert asked["sub_title_text"] == "退回原因：请补充医院证明！请修改后重新提交。"
-    other = result_card(_notice(), outcome="mystery")
-    assert other["main_title"]["title"] == "您的申请已办结"
-    assert "sub_title_text" not in other
+    handled = result_card(_notice(), outcome="handled", phrase="已办结")
+    assert handled["main_title"]["title"] == "您的申请已办结"
+    assert "sub_title_text" not in handled
 
 
 def test_result_card_with_handling_result_rows():
     rows = [Row(f"结果{i}", "x") for i in range(6)]
-    card = result_card(_notice(rows=rows), outcome="handled")
+    card = result_card(_notice(rows=rows), outcome="handled", phrase="已办结")
     assert len(card["horizontal_content_list"]) == 6
     assert card["horizontal_content_list"][-1]["value"] == "另有3项，见详情"
 
