@@ -29,6 +29,7 @@ STATUS_NAMES = {
     AppStatus.WITHDRAWN: "已撤回",
 }
 
+SHORT_HELP = "发送「待办」查看待您审批的申请，发送「进度」查看您提交的申请。"
 UNKNOWN_PERSON = "未在办事大厅找到您的账号，请联系信息中心。"
 
 

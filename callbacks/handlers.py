@@ -11,7 +11,8 @@ travels in the callback's own HTTP response, so the member sees it at once, it c
 API call, no access token and none of the 30-per-minute message quota, and it needs no
 worker to be running. The reads are one indexed page each, well inside WeCom's 5 s.
 Anything else gets the help card, a template card: a passive reply to a chat message
-cannot carry one, so it goes through the outbox like every other card.
+cannot carry one, so it goes through the outbox like every other card (within a minute of
+the last one, a short passive text instead).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ from hall.services import Decision, Hall, person_by_userid
 log = logging.getLogger("hall.callbacks")
 
 UNKNOWN_COUNTER = "hall:wecom:callbacks:unknown"
+HELP_CARD_KEY = "hall:wecom:help-card"
+HELP_CARD_GAP = 60  # seconds between two help cards to one person
 _COUNTER_NAME = re.compile(r"^[a-z_]{1,40}$")
 CHOOSE_TARGET = "请先在「转交给」中选择转交对象，再点击「转交」。"
 STALE_CARD = "该待办不存在或已不由您处理。"
@@ -185,8 +188,19 @@ def on_text(ctx: CallbackContext, event: Event) -> str | None:
         person = person_by_userid(session, event.from_user)
         if person is None:
             return replies.text(event.from_user, ctx.corp_id, commands.UNKNOWN_PERSON, ctx.now)
+        if not _help_card_due(ctx, person.id):
+            return replies.text(event.from_user, ctx.corp_id, commands.SHORT_HELP, ctx.now)
         emit(session, Kind.HELP, recipient_id=person.id)
     return None
+
+
+def _help_card_due(ctx: CallbackContext, person_id: int) -> bool:
+    """At most one help card a minute per person: each card spends one of the member's 30
+    messages a minute, which their review cards need. Without Redis: the card."""
+    try:
+        return bool(ctx.redis.set(f"{HELP_CARD_KEY}:{person_id}", 1, nx=True, ex=HELP_CARD_GAP))
+    except redis.RedisError:
+        return True
 
 
 def on_enter_agent(_ctx: CallbackContext, event: Event) -> str | None:

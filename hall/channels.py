@@ -373,7 +373,7 @@ def _render_overdue(outbox: Outbox, _f: _Facts, _app: Application | None) -> Mes
 
 
 def _render_help(_outbox: Outbox, _f: _Facts, _app: Application | None) -> Message:
-    return Message("使用帮助", "发送「待办」查看待您审批的申请，发送「进度」查看您提交的申请。")
+    return Message("使用帮助", "")  # only logged: the card itself is built by the WeCom channel
 
 
 _TEMPLATES = {

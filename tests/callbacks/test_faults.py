@@ -61,7 +61,7 @@ from wework.client import MAX_RETRIES, WeComClient, app_client
 from wework.ratelimit import KEY_PREFIX as LIMITER_PREFIX
 from wework.ratelimit import PER_MINUTE
 from wework.sandbox.delivery import deliver
-from wework.sandbox.phone import press_button
+from wework.sandbox.phone import press_button, say
 from wework.sandbox.store import SandboxStore
 
 DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused
@@ -479,3 +479,14 @@ def test_thirty_five_cards_in_a_minute_thirty_now_the_rest_after_the_window(
     assert len({c["task_id"] for c in cards}) == 35
     assert _statuses(rig.db) == {DeliveryStatus.SENT: 35}
     assert rig.calls()["message/send"] == 35
+
+
+def test_with_redis_down_a_message_still_gets_the_help_card(rig: Rig) -> None:
+    with rig.db.unit_of_work() as s:
+        member = factories.person(s, "王老师", dept=factories.department(s, "计算机学院"))
+    add_member(rig.store, member)
+    with rig.app_redis_down():  # neither the dedupe nor the help-card gap can be kept
+        assert say(rig.store, rig.settings, member.userid, "在吗").ok
+    rig.work()
+    [card] = cards_of(rig.store, member.userid)
+    assert card["template_card"]["main_title"]["title"] == "网上办事大厅使用帮助"

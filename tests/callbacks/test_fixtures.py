@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from callbacks.commands import SHORT_HELP
 from callbacks.contacts import BATCH_JOBS_KEY, CHANGES_KEY
 from callbacks.handlers import CHOOSE_TARGET, RETURN_ON_THE_WEB, UNKNOWN_COUNTER
 from cards import NO_TARGET
@@ -289,3 +290,13 @@ def test_card_click_on_the_contacts_endpoint_is_only_counted(
     session.expire_all()
     assert session.get(Task, task.id).status == TaskStatus.PENDING
     assert redis_conn.hgetall(f"{UNKNOWN_COUNTER}:contacts") == {b"template_card_event": b"1"}
+
+
+def test_a_second_help_within_the_minute_is_a_short_text(wecom, session, school):
+    first = wecom.post(_fill(wecom, "text__help", userid=school.head.userid))
+    assert first.data == b""
+    # Another message (a new MsgId), not WeCom's retry of the first.
+    other = _fill(wecom, "text__help", userid=school.head.userid).replace("456003<", "456004<")
+    again = wecom.open_reply(wecom.post(other))
+    assert again.fields["Content"] == SHORT_HELP
+    assert len(session.scalars(select(Outbox).where(Outbox.kind == Kind.HELP)).all()) == 1
