@@ -11,8 +11,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -339,3 +341,47 @@ def test_hall_worker_without_redis_names_the_variable(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "HALL_REDIS_URL" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_phones_tapping_at_once_do_not_starve_their_own_callbacks(
+    tmp_path: Path, start: Start
+) -> None:
+    """The sandbox phone shares `hall run`'s few request threads with /wecom/callback: six
+    members sending at once must each get their answer, not wait out WeCom's retries."""
+    port = free_port()
+    env = hall_env(tmp_path / "var", port)
+    running = start(env, "phones")
+    running.wait_ready()
+    people = json.loads(hall(env, tmp_path, "demo", "accounts", "--json"))
+    members = [row["userid"] for row in people if row["kind"] != "offcampus"][:6]
+
+    def say(userid: str) -> None:
+        data = urllib.parse.urlencode({"userid": userid, "content": "待办"}).encode()
+        url = running.base + "/_sandbox/wecom/phone/say"
+        with urllib.request.urlopen(url, data=data, timeout=30) as response:
+            assert response.status == 200  # the phone page, after the 303
+
+    threads = [threading.Thread(target=say, args=(userid,)) for userid in members]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(40)
+
+    def answered(userid: str) -> bool:
+        status, body = running.get(f"/_sandbox/wecom/api/messages?userid={userid}")
+        assert status == 200, body
+        return any(m.get("origin") == "reply" for m in json.loads(body)["messages"])
+
+    deadline = time.monotonic() + 10
+    waiting = set(members)
+    while waiting and time.monotonic() < deadline:
+        waiting = {userid for userid in waiting if not answered(userid)}
+        time.sleep(0.2)
+    assert waiting == set(), f"no answer on the phones of {sorted(waiting)}"
+    # ... each at the first attempt: none waited for a free thread until WeCom's 5 s ran out.
+    for userid in members:
+        status, page = running.get(f"/_sandbox/wecom/?userid={userid}")
+        assert status == 200
+        assert "已送达" in page.decode(), userid
+        assert "Timeout" not in page.decode(), userid
+    assert_stops_cleanly(running)

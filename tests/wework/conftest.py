@@ -5,6 +5,7 @@ real Redis (`redis_conn`), and a tiny callback receiver standing in for the hall
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class Receiver:
     statuses: list[int] = field(default_factory=list)  # answered in order, then 200
     reply: str = "update_button"  # "update_button", "text", or "" for an empty 200
     replace_name: str = "已同意"
+    delay: float = 0.0  # seconds before answering
 
 
 @dataclass
@@ -66,6 +68,7 @@ def _receiver_view(receiver: Receiver, settings: Settings) -> Response:
     if not crypto.check_signature(args["msg_signature"], args["timestamp"], args["nonce"], encrypt):
         return Response("bad signature", 403)
     plaintext = crypto.decrypt(encrypt).decode()
+    time.sleep(receiver.delay)
     receiver.raw.append(plaintext)
     root = ElementTree.fromstring(plaintext)
     receiver.received.append({child.tag: child.text or "" for child in root})

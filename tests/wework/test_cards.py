@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 import requests
 
 from wework.errors import WeComError
+from wework.sandbox import courier
 
 from .conftest import Sandbox, add_people
 
@@ -296,3 +298,38 @@ def test_faults_over_http(wecom: Sandbox) -> None:
         client.department.list()
     calls = requests.get(f"{wecom.base}/_sandbox/wecom/api/calls", timeout=5).json()
     assert calls == {"gettoken": 1, "department/list": 1}
+
+
+def test_a_slow_callback_leaves_the_phone_page_showing_it_in_flight(
+    wecom: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_people(wecom, "lisi")
+    monkeypatch.setattr(courier, "WAIT", 0.1)
+    wecom.receiver.delay = 1.0  # the hall is slow to answer: the page does not wait for it
+    with requests.Session() as http:
+        page = http.post(
+            f"{wecom.base}/_sandbox/wecom/phone/say",
+            data={"userid": "lisi", "content": "待办"},
+            timeout=10,
+        )
+        assert page.status_code == 200
+        assert "正在投递 1 条回调" in page.text
+        assert '<meta http-equiv="refresh" content="1">' in page.text
+        deadline = time.monotonic() + 10
+        while "正在投递" in page.text and time.monotonic() < deadline:
+            time.sleep(0.2)
+            page = http.get(f"{wecom.base}/_sandbox/wecom/", params={"userid": "lisi"}, timeout=5)
+        assert "已送达" in page.text
+        assert 'http-equiv="refresh"' not in page.text
+    assert wecom.receiver.received[0]["Content"] == "待办"
+
+
+def test_a_phone_form_error_is_shown_on_the_phone(wecom: Sandbox) -> None:
+    add_people(wecom, "lisi")
+    page = requests.post(
+        f"{wecom.base}/_sandbox/wecom/phone/say",
+        data={"userid": "lisi", "content": "  "},
+        timeout=10,
+    )
+    assert "消息不能为空" in page.text
+    assert wecom.receiver.received == []

@@ -34,6 +34,7 @@ OAUTH_CODE_TTL = 300
 JOIN_QRCODE_TTL = 7 * 24 * 3600
 VERIFICATION_PATH = "/join"  # the hall's self-registration page verifies joining members
 MEDIA_TTL = 3 * 24 * 3600
+SENDING_TTL = 60  # seconds: well over a callback's 3 attempts of 5 s
 ROOT_DEPARTMENT = 1
 MAX_DEPARTMENT_LEVELS = 15
 USERID_RE = re.compile(r"^[0-9A-Za-z_\-@.]{1,64}$")
@@ -835,6 +836,18 @@ class SandboxStore:
         name = self.key("deliveries", userid.lower())
         self.r.lpush(name, _dump(record))
         self.r.ltrim(name, 0, 19)
+
+    def mark_sending(self, userid: str, delta: int) -> None:
+        """Count the member's callbacks in flight (the phone shows 投递中 meanwhile)."""
+        name = self.key("sending", userid.lower())
+        with self.r.pipeline() as pipe:
+            pipe.incrby(name, delta)
+            pipe.expire(name, SENDING_TTL)  # a crashed sender cannot leave it forever
+            pipe.execute()
+
+    def sending(self, userid: str) -> int:
+        value = self.r.get(self.key("sending", userid.lower()))
+        return max(int(value), 0) if value is not None else 0
 
     def deliveries(self, userid: str) -> list[dict[str, Any]]:
         return [_load(v) for v in self.r.lrange(self.key("deliveries", userid.lower()), 0, -1)]

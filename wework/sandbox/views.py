@@ -19,7 +19,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from config import Settings
-from wework.sandbox import phone, rendering
+from wework.sandbox import courier, phone, rendering
 from wework.sandbox.delivery import CALLBACK_ATTEMPTS, Delivery
 from wework.sandbox.errors import ApiError
 from wework.sandbox.store import FAULT_KINDS, SandboxStore
@@ -68,6 +68,7 @@ def make_blueprint(get_store: Callable[[], SandboxStore]) -> Blueprint:
             member=member,
             messages=store.inbox(userid) if member else [],
             deliveries=store.deliveries(userid) if member else [],
+            sending=store.sending(userid) if member else 0,
             error=request.args.get("error", ""),
             callback_url=_settings().base_url + "/wecom/callback",
             verification_url=store.verification_url(),
@@ -88,46 +89,36 @@ def make_blueprint(get_store: Callable[[], SandboxStore]) -> Blueprint:
     def _options(form: Any) -> dict[str, Any]:
         return {"attempts": 1 if form.get("no_retry") else CALLBACK_ATTEMPTS}
 
+    def _from_phone(action: Callable[..., Delivery], *args: str, **extra: str) -> BaseResponse:
+        """A phone form's action, sent off the request thread (wework/sandbox/courier.py)."""
+        form = request.form
+        userid = form.get("userid", "")
+        store, settings, options = get_store(), _settings(), {**_options(form), **extra}
+        try:
+            courier.dispatch(
+                store, userid, lambda: action(store, settings, userid, *args, **options)
+            )
+        except phone.PhoneError as exc:
+            return _back(userid, str(exc))
+        return _back(userid)
+
     @bp.post("/phone/click")
     def click_form() -> BaseResponse:
         form = request.form
-        try:
-            phone.press_button(
-                get_store(),
-                _settings(),
-                form.get("userid", ""),
-                form.get("task_id", ""),
-                form.get("key", ""),
-                selected=form.get("selected", ""),
-                **_options(form),
-            )
-        except phone.PhoneError as exc:
-            return _back(form.get("userid", ""), str(exc))
-        return _back(form.get("userid", ""))
+        return _from_phone(
+            phone.press_button,
+            form.get("task_id", ""),
+            form.get("key", ""),
+            selected=form.get("selected", ""),
+        )
 
     @bp.post("/phone/say")
     def say_form() -> BaseResponse:
-        form = request.form
-        try:
-            phone.say(
-                get_store(),
-                _settings(),
-                form.get("userid", ""),
-                form.get("content", ""),
-                **_options(form),
-            )
-        except phone.PhoneError as exc:
-            return _back(form.get("userid", ""), str(exc))
-        return _back(form.get("userid", ""))
+        return _from_phone(phone.say, request.form.get("content", ""))
 
     @bp.post("/phone/enter")
     def enter_form() -> BaseResponse:
-        form = request.form
-        try:
-            phone.enter_agent(get_store(), _settings(), form.get("userid", ""), **_options(form))
-        except phone.PhoneError as exc:
-            return _back(form.get("userid", ""), str(exc))
-        return _back(form.get("userid", ""))
+        return _from_phone(phone.enter_agent)
 
     # -- joining: the join QR code's page and member verification (docs 91714, 90203) ------
 
