@@ -10,9 +10,10 @@ How it runs, all on 127.0.0.1:
 1. picks fresh pending tasks in the bench database, newest first and none of the busiest
    reviewer's (h0000: the core bench measures his to-do list and decides his oldest tasks),
    so this bench and the others can share the data set;
-2. starts gunicorn exactly as `hall run` does (2 workers, gthread) on a free port, first
-   serving the floor, then the real app (`web.app:create_app()` on the bench PostgreSQL and
-   Redis db 13, sandbox WeCom credentials);
+2. starts gunicorn exactly as `hall run` does outside sandbox mode (2 workers of 2 gthread
+   threads) on a free port, first serving the floor, then the real app
+   (`web.app:create_app()` on the bench PostgreSQL and Redis db 13, sandbox WeCom
+   credentials);
 3. against each: a warm-up, an open-loop run at a fixed rate (latency is measured from each
    request's scheduled send time, so a slow server cannot hide queueing), and a closed-loop
    run (a fixed number of keep-alive connections sending back to back) for throughput.
@@ -556,7 +557,8 @@ class Server:
 
 @contextmanager
 def gunicorn(app_spec: str, database_url: str, work_dir: Path) -> Iterator[Server]:
-    """gunicorn as `hall run` starts it (2 workers), serving `app_spec` on a free port."""
+    """gunicorn as `hall run` starts it outside sandbox mode (2 workers of 2 threads),
+    serving `app_spec` on a free port."""
     listener = open_listener(HOST, 0, f"http://{HOST}")
     port = int(listener.getsockname()[1])
     argv = [*gunicorn_argv(listener.fileno(), RunOptions(workers=WORKERS))[:-1], app_spec]

@@ -1,9 +1,11 @@
-"""The gunicorn worker hook `hall run` loads: GIL switch interval and frozen start-up heap."""
+"""The gunicorn workers `hall run` starts: hook (GIL switch interval, frozen heap) and threads."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+from web.runner import THREADS, RunOptions, gunicorn_argv
 
 PROBE = """
 import gc, sys
@@ -21,3 +23,10 @@ def test_the_worker_hook_freezes_what_start_up_loaded():
     ).stdout.split()
     assert out[0] == "True"
     assert int(out[1]) > 50_000  # the app's modules, Flask, SQLAlchemy, pydantic ...
+
+
+def test_outside_sandbox_mode_workers_keep_two_threads():
+    argv = gunicorn_argv(3, RunOptions())
+    assert argv[argv.index("--threads") + 1] == str(THREADS) == "2"
+    argv = gunicorn_argv(3, RunOptions(threads=5))
+    assert argv[argv.index("--threads") + 1] == "5"

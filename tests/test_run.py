@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
@@ -32,7 +33,7 @@ from hall.models import ApiToken, Person
 from hall.tokens import create_token
 from tests.conftest import PG_URL, REDIS_URL
 from tests.net import free_port
-from web.runner import Children, RunError, start_embedded_redis
+from web.runner import SANDBOX_THREADS, Children, RunError, start_embedded_redis
 
 HALL = Path(sys.executable).with_name("hall")
 READY_TIMEOUT = 40.0
@@ -343,17 +344,46 @@ def test_hall_worker_without_redis_names_the_variable(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_phones_tapping_at_once_do_not_starve_their_own_callbacks(
-    tmp_path: Path, start: Start
-) -> None:
-    """The sandbox phone shares `hall run`'s few request threads with /wecom/callback: six
-    members sending at once must each get their answer, not wait out WeCom's retries."""
+def _wecom_sign_in_ready(base: str, userid: str) -> tuple[requests.Session, str]:
+    """A browser that went through the sandbox WeCom's OAuth screen as `userid`, and the
+    hall URL (with the code) it is about to open."""
+    browser = requests.Session()
+    to_wecom = browser.get(base + "/login/wecom?next=/", allow_redirects=False, timeout=10)
+    screen = to_wecom.headers["Location"]
+    fields = {
+        k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(screen).query).items()
+    }
+    chosen = browser.post(
+        screen.split("?")[0], data={**fields, "userid": userid}, allow_redirects=False, timeout=10
+    )
+    return browser, chosen.headers["Location"]
+
+
+def test_the_sandbox_does_not_starve_its_own_calls(tmp_path: Path, start: Start) -> None:
+    """In sandbox mode the simulated WeCom shares `hall run`'s web server: six members
+    sending from their phones at once must each get their answer, not wait out WeCom's
+    retries; six signing in through WeCom at once must each be signed in."""
     port = free_port()
     env = hall_env(tmp_path / "var", port)
     running = start(env, "phones")
     running.wait_ready()
+    servers = [c for c in descendants(running.process.pid).values() if "--threads" in c]
+    assert f"--threads {SANDBOX_THREADS}" in servers[0]
     people = json.loads(hall(env, tmp_path, "demo", "accounts", "--json"))
     members = [row["userid"] for row in people if row["kind"] != "offcampus"][:6]
+
+    sign_ins = [_wecom_sign_in_ready(running.base, userid) for userid in members]
+    landed: list[int] = []
+
+    def sign_in(browser: requests.Session, url: str) -> None:
+        landed.append(browser.get(url, allow_redirects=False, timeout=30).status_code)
+
+    signing = [threading.Thread(target=sign_in, args=pair) for pair in sign_ins]
+    for thread in signing:
+        thread.start()
+    for thread in signing:
+        thread.join(40)
+    assert landed == [302] * len(members)  # on to `next`; a failed exchange answers 403
 
     def say(userid: str) -> None:
         data = urllib.parse.urlencode({"userid": userid, "content": "待办"}).encode()

@@ -14,7 +14,7 @@ from config.logging import configure_logging
 from hall.cli import cli as core_cli
 from hall.stats_cli import install as install_stats
 from sync.cli import install as install_sync
-from web.runner import THREADS, RunError, RunOptions, run_hall
+from web.runner import SANDBOX_THREADS, THREADS, RunError, RunOptions, run_hall
 from web.worker import run_worker
 
 EXIT_FAILED = 1
@@ -36,7 +36,12 @@ def _settings() -> Settings:
 @click.command("run")
 @click.option("--host", help="监听地址（默认取自 HALL_BASE_URL）/ address to listen on")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=THREADS, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    help=f"每个 worker 的线程数（默认 {THREADS}，沙箱模式 {SANDBOX_THREADS}）"
+    f" / threads per worker (default {THREADS}; sandbox mode {SANDBOX_THREADS})",
+)
 @click.option(
     "--demo/--no-demo",
     default=None,
@@ -44,7 +49,7 @@ def _settings() -> Settings:
 )
 @click.option("--access-log", is_flag=True, help="打印访问日志 / print gunicorn's access log")
 def run_command(
-    host: str | None, workers: int, threads: int, demo: bool | None, access_log: bool
+    host: str | None, workers: int, threads: int | None, demo: bool | None, access_log: bool
 ) -> None:
     """启动整个大厅：Redis、数据库迁移、演示数据、Web 服务与 worker。Ctrl-C 停止。"""
     configure_logging()

@@ -31,7 +31,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
@@ -75,13 +75,18 @@ class _Stop(BaseException):
 # 4; capacity 230-247/s against 182-224/s. A deployment whose requests wait long on other
 # servers can raise `--threads`; more cores want more `--workers`.
 THREADS = 2
+# Sandbox mode serves the simulated WeCom and CAS from this same server, so a WeCom sign-in
+# (code exchange) or a CAS ticket validation holds one request thread while it waits for
+# another: with 2 x 2 threads, four people signing in at once left none free and waited
+# out the client's 10 s timeout, some failing. Demo traffic is light; the threads are cheap.
+SANDBOX_THREADS = 8
 
 
 @dataclass(frozen=True)
 class RunOptions:
     host: str | None = None  # the address to listen on; derived from HALL_BASE_URL if None
     workers: int = 2  # gunicorn worker processes
-    threads: int = THREADS  # threads per gunicorn worker
+    threads: int | None = None  # threads per gunicorn worker; None: THREADS (sandbox: more)
     demo: bool | None = None  # load the demo school into an empty database; None: if sandbox
     access_log: bool = False
     ready_timeout: float = READY_TIMEOUT
@@ -369,7 +374,7 @@ def gunicorn_argv(fd: int, options: RunOptions) -> list[str]:
         "--bind", f"fd://{fd}",
         "--workers", str(options.workers),
         "--worker-class", "gthread",
-        "--threads", str(options.threads),
+        "--threads", str(options.threads or THREADS),
         "--timeout", "60",
         "--graceful-timeout", "5",
         "--no-control-socket",  # its default path is per user: two halls would collide
@@ -473,6 +478,8 @@ def run_hall(settings: Settings, options: RunOptions | None = None) -> int:
     """Run the hall until Ctrl-C/SIGTERM (exit 0) or until a child dies (exit 1).
     Raises RunError when start-up cannot proceed (nothing is left running)."""
     options = options or RunOptions()
+    if options.threads is None:
+        options = replace(options, threads=SANDBOX_THREADS if settings.sandbox else THREADS)
     load_demo = bool(settings.sandbox) if options.demo is None else options.demo
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     host = options.host or bind_host_for(settings.base_url)
