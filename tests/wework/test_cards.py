@@ -305,7 +305,7 @@ def test_a_slow_callback_leaves_the_phone_page_showing_it_in_flight(
 ) -> None:
     add_people(wecom, "lisi")
     monkeypatch.setattr(courier, "WAIT", 0.1)
-    wecom.receiver.delay = 1.0  # the hall is slow to answer: the page does not wait for it
+    wecom.receiver.delay = 2.0  # the hall is slow to answer: the page does not wait for it
     with requests.Session() as http:
         page = http.post(
             f"{wecom.base}/_sandbox/wecom/phone/say",
