@@ -28,6 +28,7 @@ from hall.forms import applicant_profile, prefill
 from hall.models import (
     ActionLog,
     Application,
+    Attachment,
     Comment,
     Department,
     Notification,
@@ -359,6 +360,28 @@ class CommentOut(ReadModel):
     created_at: datetime
 
 
+class AttachmentOut(ReadModel):
+    id: int
+    field: str | None = Field(
+        description="the form field's key, or decision:<task id> for a reviewer's files"
+    )
+    filename: str
+    size: int = Field(description="bytes")
+    content_type: str = Field(description="by the file's content, not its name")
+    sha256: str
+
+
+def attachment_out(row: Attachment) -> AttachmentOut:
+    return AttachmentOut(
+        id=row.id,
+        field=row.field_key,
+        filename=row.filename,
+        size=row.size,
+        content_type=row.content_type,
+        sha256=row.sha256,
+    )
+
+
 class ApplicantOut(PersonRef):
     kind: Literal["staff", "student", "offcampus"]
     department: DepartmentRef | None
@@ -374,6 +397,9 @@ class ApplicationDetail(ApplicationSummary):
     tasks: list[TaskOut]
     timeline: list[TimelineEntry]
     comments: list[CommentOut]
+    attachments: list[AttachmentOut] = Field(
+        description="files of the form and of decisions: GET /api/v1/attachments/{id}"
+    )
     is_applicant: bool = Field(description="the viewer applied for it")
     my_task_id: int | None = Field(description="the viewer's pending task on it, if any")
 
@@ -543,6 +569,9 @@ def application_detail(session: Session, person_id: int, application_id: int) ->
         .options(joinedload(Comment.author))
         .order_by(Comment.id)
     ).all()
+    attachments = session.scalars(
+        select(Attachment).where(Attachment.application_id == app.id).order_by(Attachment.id)
+    ).all()
     delegates = _person_refs(session, (t.acted_by_id for t in tasks))
     pending = [t for t in tasks if t.status == TaskStatus.PENDING]
     mine = next((t.id for t in pending if t.assignee_id == person_id), None)
@@ -617,6 +646,7 @@ def application_detail(session: Session, person_id: int, application_id: int) ->
             )
             for c in comments
         ],
+        attachments=[attachment_out(a) for a in attachments],
         is_applicant=app.applicant_id == person_id,
         my_task_id=mine,
     )

@@ -12,18 +12,20 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from web.api.registry import PATH_PARAM_RE, Api, Route
+from web.api.registry import FILE_PART, PATH_PARAM_RE, Api, Route
 from web.api.schemas import MAX_ID, ErrorBody
 
 REF_TEMPLATE = "#/components/schemas/{model}"
+FILE_SCHEMA = {"type": "string", "contentMediaType": "application/octet-stream"}
 
 ERROR_DESCRIPTIONS = {
     400: "the body is not valid JSON",
+    403: "a multipart upload with the session cookie but without X-CSRFToken",
     401: "no or an invalid bearer token / session (WWW-Authenticate: Bearer)",
     404: "unknown, or not visible to the signed-in person",
     409: "the state does not allow this now (code conflict or already_decided)",
-    413: "the body is too large",
-    415: "the body is not application/json",
+    413: "the body (or, for an upload, the file) is too large",
+    415: "the body is not application/json (an upload: not multipart, or a refused file type)",
     422: "invalid input: `fields` names each problem",
     429: "too many requests (Retry-After)",
 }
@@ -37,6 +39,9 @@ English when `Accept-Language` prefers it. A person sees only their own applicat
 tasks assigned to them, applications they hold or held a task on or follow, and what their
 roles grant; anything else is 404. Commands accept an `Idempotency-Key` header where noted:
 a retry with the same key gets the first answer again (`replayed: true`).
+
+Files: `POST /attachments` (multipart/form-data) stores one for an attachment field and
+answers its id, which the form (or a decision's `attachments`) then names.
 """
 
 
@@ -51,6 +56,8 @@ def build_document(api: Api) -> dict[str, Any]:
             wanted.append((route.query, "validation"))
         if route.body is not None:
             wanted.append((route.body, "validation"))
+        if route.upload is not None:
+            wanted.append((route.upload, "validation"))
         if route.response is not None:
             wanted.append((route.response, "serialization"))
     unique = list(dict.fromkeys(wanted))
@@ -109,11 +116,13 @@ def build_document(api: Api) -> dict[str, Any]:
             if route.response is not None
             else {"type": "object"}
         )
+        answer = (
+            {"application/octet-stream": {"schema": FILE_SCHEMA}}
+            if route.binary
+            else {"application/json": {"schema": answer_schema}}
+        )
         responses: dict[str, Any] = {
-            str(route.status): {
-                "description": route.summary,
-                "content": {"application/json": {"schema": answer_schema}},
-            }
+            str(route.status): {"description": route.summary, "content": answer}
         }
         for status in route.error_statuses():
             responses[str(status)] = {"description": ERROR_DESCRIPTIONS[status], "content": error}
@@ -134,6 +143,21 @@ def build_document(api: Api) -> dict[str, Any]:
                 # An empty body reads as {}: it is required only when a field is.
                 "required": bool(body_schema.get("required")),
                 "content": {"application/json": {"schema": ref(route.body, "validation")}},
+            }
+        if route.upload is not None:
+            parts = model_schema(route.upload, "validation")
+            operation["requestBody"] = {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {**parts.get("properties", {}), FILE_PART: FILE_SCHEMA},
+                            "required": [*parts.get("required", ()), FILE_PART],
+                            "additionalProperties": False,
+                        }
+                    }
+                },
             }
         paths.setdefault(openapi_path(api, route), {})[route.method.lower()] = operation
     return {

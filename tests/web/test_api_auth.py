@@ -24,7 +24,7 @@ def test_every_route_but_the_document_needs_sign_in(api, app, school):
             continue
         path = rule.rule.replace("<int:", "<").replace("<process_key>", "leave")
         path = path.replace("<application_id>", "1").replace("<task_id>", "1")
-        path = path.replace("<notification_id>", "1")
+        path = path.replace("<notification_id>", "1").replace("<attachment_id>", "1")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             response = api.client.open(path, method=method, json={})
             assert response.status_code == 401, (method, path)

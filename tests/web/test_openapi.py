@@ -14,6 +14,9 @@ from werkzeug.test import TestResponse
 
 from hall.models import Task
 from tests.web.conftest import Api, School, comment, decide, make_application, notify
+from tests.web.test_api_attachments import PDF, upload
+
+FILE = {"type": "string", "contentMediaType": "application/octet-stream"}
 
 
 def _document(api: Api) -> dict[str, Any]:
@@ -53,6 +56,9 @@ def test_document_shape(api):
             names = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
             assert names == set(re.findall(r"{(\w+)}", path)), where
             for status, response in op["responses"].items():
+                if "application/json" not in response["content"]:
+                    assert response["content"] == {"application/octet-stream": {"schema": FILE}}
+                    continue
                 schema = response["content"]["application/json"]["schema"]
                 ref = schema.get("$ref")
                 if ref is not None:
@@ -72,6 +78,11 @@ def test_document_shape(api):
     params = {p["name"]: p for p in list_apps["parameters"]}
     assert set(params) == {"page", "per_page", "status", "process"}
     assert params["per_page"]["schema"]["maximum"] == 100
+    upload = doc["paths"]["/api/v1/attachments"]["post"]
+    form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["properties"]["file"] == FILE
+    assert set(form["required"]) == {"field", "file"}
+    assert {"403", "404", "413", "415", "422"} <= set(upload["responses"])
 
 
 class Checker:
@@ -86,7 +97,12 @@ class Checker:
         op = self.doc["paths"][template][method]
         status = str(response.status_code)
         assert status in op["responses"], (method, template, status, response.get_json())
-        schema = op["responses"][status]["content"]["application/json"]["schema"]
+        content = op["responses"][status]["content"]
+        if response.mimetype == "application/octet-stream":
+            assert "application/octet-stream" in content, (method, template, status)
+            self.checked.add((method, template, status))
+            return
+        schema = content["application/json"]["schema"]
         root = {**schema, "components": self.doc["components"]}
         Draft202012Validator(root).validate(response.get_json())
         self.checked.add((method, template, status))
@@ -157,6 +173,15 @@ def test_real_answers_validate_against_the_document(api: Api, school: School, se
     post(f"/api/v1/applications/{fresh}/withdraw", school.alice, {})
     post(f"/api/v1/applications/{fresh}/resubmit", school.alice, {"form": {"reason": "x"}})  # 409
     post(f"/api/v1/applications/{fresh}/withdraw", school.dave, {})  # 404
+    checker.check("post", "/api/v1/attachments", upload(api, school.bob, PDF))
+    checker.check("post", "/api/v1/attachments", upload(api, school.bob, b"<html>"))  # 415
+    checker.check("post", "/api/v1/attachments", upload(api, school.bob, PDF, field="x"))  # 404
+    checker.check("post", "/api/v1/attachments", upload(api, school.bob, PDF, name=""))  # 422
+    bob_file = upload(api, school.bob, PDF).get_json()["id"]
+    own = api.get(f"/api/v1/attachments/{bob_file}", school.bob)
+    checker.check("get", f"/api/v1/attachments/{bob_file}", own)
+    own.close()
+    get(f"/api/v1/attachments/{bob_file}", school.alice)  # 404: not attached, not hers
     statuses = {status for _m, _p, status in checker.checked}
     assert {"200", "201", "401", "404", "409", "422", "429"} <= statuses
     doc_ops = {(m, p) for p, ops in checker.doc["paths"].items() for m in ops}

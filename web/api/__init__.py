@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.api import commands
+from web.api import attachments, commands
 from web.api.registry import init_registry
 from web.api.routes import api
 
@@ -14,4 +14,4 @@ def init_app(app: Flask) -> None:
     init_registry(app, api)
 
 
-__all__ = ["api", "commands", "init_app"]
+__all__ = ["api", "attachments", "commands", "init_app"]

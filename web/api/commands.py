@@ -175,6 +175,7 @@ def decide_task(call: ApiCall, task_id: int) -> ActionResultOut:
         target_userid=body.target,
         position=body.position,
         result=body.result,
+        attachments=tuple(body.attachments),
     )
     try:
         result = _hall(call).decide(

@@ -27,6 +27,22 @@ MESSAGES: dict[str, dict[Locale, str]] = {
         "zh_CN": "请求体须为 JSON（Content-Type: application/json）",
         "en": "The body must be JSON (Content-Type: application/json)",
     },
+    "multipart_required": {
+        "zh_CN": "请求体须为 multipart/form-data，文件放在 file 部分",
+        "en": "The body must be multipart/form-data, with the file in the part named file",
+    },
+    "csrf": {
+        "zh_CN": "使用登录会话上传时须带上页面的 CSRF 令牌（X-CSRFToken 头）",
+        "en": "An upload with the session cookie needs the page's CSRF token (X-CSRFToken)",
+    },
+    "file_too_large": {
+        "zh_CN": "文件超过 {limit} MB",
+        "en": "The file is larger than {limit} MB",
+    },
+    "file_type": {
+        "zh_CN": "该字段不接受这种类型的文件（按文件内容判断）",
+        "en": "This field does not take this type of file (judged by its content)",
+    },
     "too_large": {
         "zh_CN": "请求体过大（上限 {limit} KB）",
         "en": "The body is too large (at most {limit} KB)",

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, session
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.exceptions import NotFound as NotFound404
 
@@ -36,12 +38,17 @@ from web.api.schemas import MAX_ID, ErrorBody, ErrorDetail
 log = logging.getLogger("hall.api")
 
 MAX_BODY_KB = 256
+MAX_UPLOAD_MB = 32  # a multipart body; each attachment field sets its own, smaller limit
+FILE_PART = "file"  # the one file part of a multipart body
+CSRF_PART = "csrf_token"
+# Only its protect() is used, on the app the pages' instance was initialised on.
+_csrf = CSRFProtect()
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")  # visible ASCII, as stored
 PATH_PARAM_RE = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 
 Method = Literal["GET", "POST"]
 M = TypeVar("M", bound=BaseModel)
-Handler = Callable[..., BaseModel | dict[str, Any]]
+Handler = Callable[..., BaseModel | dict[str, Any] | Response]
 
 
 class ApiError(Exception):
@@ -67,6 +74,9 @@ class Route:
     response: type[BaseModel] | None  # None: a free-form JSON object (the OpenAPI document)
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
+    # A multipart/form-data body instead of JSON: these text parts plus one file part.
+    upload: type[BaseModel] | None = None
+    binary: bool = False  # answers a file (the handler's Response), not JSON
     status: int = 200
     auth: bool = True
     idempotency: bool = False  # takes an Idempotency-Key header
@@ -94,6 +104,8 @@ class Route:
             statuses.add(422)
         if self.body is not None:
             statuses.update({400, 413, 415})
+        if self.upload is not None:
+            statuses.update({403, 413, 415, 422})
         return sorted(statuses)
 
 
@@ -107,6 +119,7 @@ class ApiCall:
     body: BaseModel | None = None
     query: BaseModel | None = None
     idempotency_key: str | None = None
+    file: FileStorage | None = None  # an upload route's file part
 
     def body_as(self, model: type[M]) -> M:
         if not isinstance(self.body, model):
@@ -138,6 +151,8 @@ class Api:
         response: type[BaseModel] | None,
         body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
+        upload: type[BaseModel] | None = None,
+        binary: bool = False,
         status: int = 200,
         auth: bool = True,
         idempotency: bool = False,
@@ -154,6 +169,8 @@ class Api:
                     response=response,
                     body=body,
                     query=query,
+                    upload=upload,
+                    binary=binary,
                     status=status,
                     auth=auth,
                     idempotency=idempotency,
@@ -189,14 +206,20 @@ class ApiView:
         person_id: int | None = None
         try:
             db: Database = current_app.extensions["hall.db"]
-            request.max_content_length = MAX_BODY_KB * 1024
+            uploads = self.route.upload is not None
+            request.max_content_length = (
+                MAX_UPLOAD_MB * 1024 * 1024 if uploads else MAX_BODY_KB * 1024
+            )
             via_session = False
             if self.route.auth:
                 person_id, via_session = authenticate(db)
             _check_path_ids(path)
             call = ApiCall(db=db, person_id=person_id or 0, locale=locale)
             call.query = self._parse_query()
-            call.body = self._parse_body(via_session=via_session)
+            if uploads:
+                call.body, call.file = self._parse_upload(via_session=via_session)
+            else:
+                call.body = self._parse_body(via_session=via_session)
             if self.route.idempotency:
                 call.idempotency_key = _idempotency_key()
             result = self.route.handler(call, **path)
@@ -248,7 +271,46 @@ class ApiView:
         except ValidationError as exc:
             raise ApiError(422, "invalid", fields=_fields(exc, locale_of(request))) from None
 
-    def _answer(self, result: BaseModel | dict[str, Any]) -> Response:
+    def _parse_upload(self, *, via_session: bool) -> tuple[BaseModel, FileStorage]:
+        model = self.route.upload
+        assert model is not None
+        if request.mimetype != "multipart/form-data":
+            raise ApiError(415, "multipart_required")
+        try:
+            parts = request.form.to_dict(flat=True)
+            uploaded = request.files
+        except RequestEntityTooLarge:
+            raise ApiError(413, "too_large", limit=MAX_UPLOAD_MB * 1024) from None
+        # Unlike JSON, a multipart POST is what any page on any site may send: with the
+        # session cookie, it must carry the page's CSRF token (X-CSRFToken or csrf_token).
+        if via_session:
+            try:
+                _csrf.protect()
+            except CSRFError:
+                raise ApiError(403, "csrf") from None
+        parts.pop(CSRF_PART, None)
+        locale = locale_of(request)
+        fields = {
+            name: field_message("extra_forbidden", locale, None)
+            for name in uploaded
+            if name != FILE_PART
+        }
+        file = uploaded.get(FILE_PART)
+        if file is None or not file.filename:
+            fields[FILE_PART] = field_message("missing", locale, None)
+        try:
+            body = model.model_validate(parts)
+        except ValidationError as exc:
+            fields.update(_fields(exc, locale))
+        if fields or file is None:
+            raise ApiError(422, "invalid", fields=fields)
+        return body, file
+
+    def _answer(self, result: BaseModel | dict[str, Any] | Response) -> Response:
+        if isinstance(result, Response):
+            if not self.route.binary:
+                raise TypeError(f"{self.route.endpoint} must answer JSON")
+            return result
         expected = self.route.response
         if expected is None:
             if not isinstance(result, dict):

@@ -10,13 +10,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from hall.definitions import KEY_RE
+from hall.definitions import DECISION_FILES, KEY_RE
 from hall.queries import MAX_PAGE, MAX_PER_PAGE
 from hall.states import AppStatus
 
 MAX_ID = 2**63 - 1  # BIGINT: a larger id cannot exist, and must not reach the database
 MAX_FORM_FIELDS = 200
 MAX_COMMENT = 2000
+MAX_DECISION_FILES = DECISION_FILES.max_files
 Userid = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -104,6 +105,11 @@ class DecisionIn(Body):
     position: Literal["before", "after"] = Field(default="after", description="add_signer")
     result: dict[str, Any] | None = Field(
         default=None, max_length=MAX_FORM_FIELDS, description="handling steps' result fields"
+    )
+    attachments: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        default_factory=list,
+        max_length=MAX_DECISION_FILES,
+        description="ids of my uploads for field decision_files (POST /attachments)",
     )
 
 

@@ -62,20 +62,19 @@ def detail_context(application_id: int) -> dict[str, Any]:
     with db().reader() as s:
         detail = queries.application_detail(s, person_id(), application_id)
         spec = reads.version_spec_of(s, application_id)
-        attachments = reads.application_attachments(s, application_id)
         my_task = next((t for t in detail.tasks if t.id == detail.my_task_id), None)
     step = spec.flow[my_task.step.index] if my_task is not None else None
     timeline = present.timeline(detail)
     return {
         "detail": detail,
         "spec": spec,
-        "attachments": attachments,
+        "attachments": detail.attachments,
         "flow": present.flow_view(detail),
         "timeline": timeline,
         "my_task": my_task,
         "my_step": step,
         "decision_files": DECISION_FILES.model_copy(update={"label": gettext("附件")}),
-        "decided_with": present.decision_files(timeline, attachments),  # by entry id
+        "decided_with": present.decision_files(timeline, detail.attachments),  # by entry id
         "earlier_steps": [s for s in detail.flow if my_task and s.index < my_task.step.index],
         "idempotency_key": uuid.uuid4().hex,
         "now": clock().now(),

@@ -7,10 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hall.queries import ApplicationDetail, TaskOut, TimelineEntry
+from hall.queries import ApplicationDetail, AttachmentOut, TaskOut, TimelineEntry
 from hall.states import AppStatus, TaskStatus
 from web.i18n import gettext
-from web.views.reads import AttachmentRow
 
 # What each logged action is called on the page (zh_CN message ids); others are hidden.
 ACTION_LABELS: dict[str, str] = {
@@ -147,14 +146,14 @@ DECISIONS = frozenset({"approve", HANDLED, "reject", "return", "transfer", "add_
 
 
 def decision_files(
-    entries: Iterable[TimelineEntry], attachments: Iterable[AttachmentRow]
-) -> dict[int, list[AttachmentRow]]:
+    entries: Iterable[TimelineEntry], attachments: Iterable[AttachmentOut]
+) -> dict[int, list[AttachmentOut]]:
     """Timeline entry id → the files attached to that decision. Files are kept by task
     (field key `decision:<task id>`); a task decided twice (加签 before oneself, then 同意)
     shows them under its last decision."""
-    by_task: dict[int, list[AttachmentRow]] = {}
+    by_task: dict[int, list[AttachmentOut]] = {}
     for a in attachments:
-        prefix, _, task_id = (a.field_key or "").partition(":")
+        prefix, _, task_id = (a.field or "").partition(":")
         if prefix == "decision" and task_id.isdigit():
             by_task.setdefault(int(task_id), []).append(a)
     last: dict[int, int] = {}

@@ -145,23 +145,6 @@ def version_spec_of(session: Session, application_id: int) -> ProcessSpec:
     return version_spec(app.version)
 
 
-@dataclass(frozen=True)
-class AttachmentRow:
-    id: int
-    field_key: str | None
-    filename: str
-    size: int
-
-
-def application_attachments(session: Session, application_id: int) -> list[AttachmentRow]:
-    rows = session.scalars(
-        select(Attachment)
-        .where(Attachment.application_id == application_id)
-        .order_by(Attachment.id)
-    )
-    return [AttachmentRow(a.id, a.field_key, a.filename, a.size) for a in rows]
-
-
 def attachment_names(session: Session, person_id: int, ids: Sequence[int]) -> dict[int, str]:
     """The file names of the person's own uploads among `ids`, in the order given (a form
     that comes back shows them; someone else's file, even its name, is not shown)."""
