@@ -14,6 +14,7 @@ Vocabulary:
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -60,6 +61,20 @@ ROOT_ORIGINS = frozenset({TaskOrigin.FLOW, TaskOrigin.FALLBACK})
 def local_date(moment: datetime) -> date:
     """The school's calendar day of an aware moment."""
     return moment.astimezone(SCHOOL_TZ).date()
+
+
+def returnable_indexes(
+    kinds: Sequence[str], tasks: Iterable[tuple[int, str]], before: int
+) -> list[int]:
+    """The earlier steps a task of step `before` may send the application back to.
+
+    A step qualifies when someone reviewed it: a notify-only step decides nothing, and a
+    step whose every task passed automatically (the applicant, a repeated approver) would
+    only pass again at once. `kinds` are the flow's step kinds, `tasks` (step index,
+    status) pairs of the application's tasks. The web view offers exactly these.
+    """
+    reviewed = {i for i, status in tasks if i < before and status != TaskStatus.SKIPPED}
+    return [i for i in sorted(reviewed) if kinds[i] != StepKind.NOTIFY]
 
 
 @dataclass
@@ -527,8 +542,11 @@ class Flow:
 
     def returnable_steps(self, task: Task) -> dict[str, int]:
         """Earlier steps this task may send the application back to (key → index)."""
-        ran = {t.step_index for t in self.tasks if t.step_index < task.step_index}
-        return {self.step(i).key: i for i in sorted(ran) if self.step(i).kind != StepKind.NOTIFY}
+        kinds = [step.kind for step in self.spec.flow]
+        indexes = returnable_indexes(
+            kinds, ((t.step_index, t.status) for t in self.tasks), task.step_index
+        )
+        return {self.step(i).key: i for i in indexes}
 
     def return_(self, task: Task, actor_id: int, comment: str | None, return_to: str) -> None:
         if return_to == "applicant":

@@ -182,6 +182,9 @@ def test_return_to_a_later_unknown_or_skipped_step_is_invalid(hall, session, sch
     key = flow_of(
         session,
         [
+            # passed automatically (the applicant is its approver): it would only pass again
+            {"key": "self", "name": "本人确认", "approver": {"type": "applicant"}},
+            {"key": "cc", "name": "报备", "kind": "notify", "approver": persons(school.vp)},
             {
                 "key": "skipped",
                 "name": "不适用",
@@ -195,7 +198,7 @@ def test_return_to_a_later_unknown_or_skipped_step_is_invalid(hall, session, sch
     app = hall.submit(school.teacher.id, key, {"reason": "x"})
     dean = open_task(session, app.application_id, school.dean)
     before = factories.snapshot(session)
-    for target in ("head", "skipped", "dean", "nope"):
+    for target in ("head", "skipped", "dean", "nope", "self", "cc"):
         with pytest.raises(Invalid) as err:
             hall.decide(
                 school.dean.id, dean.id, Decision("return", comment="重看", return_to=target)

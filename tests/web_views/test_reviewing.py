@@ -10,6 +10,8 @@ from sqlalchemy import select
 
 from hall.clock import utcnow
 from hall.models import Application, Delegation, Task
+from hall.services import Decision, Hall
+from tests import factories
 from tests.web_views.helpers import pending_task, post, submit, text
 
 
@@ -346,3 +348,38 @@ def test_the_menu_marks_to_do_for_the_reviewer_and_my_applications_for_the_appli
     applicant = client_for(school.alice).get(path).get_data(as_text=True)
     assert 'href="/applications" aria-current="page"' in applicant
     assert 'href="/tasks" aria-current' not in applicant
+
+
+def test_the_return_menu_offers_only_steps_the_engine_accepts(client_for, school, db, session):
+    """Not a step that only passed automatically, not a notify-only one: picking either
+    would be refused."""
+    factories.process(
+        session,
+        factories.simple_spec(
+            "CS",
+            key="chain",
+            flow=[
+                {"key": "self", "name": "本人确认", "approver": {"type": "applicant"}},
+                {
+                    "key": "cc",
+                    "name": "报备同事",
+                    "kind": "notify",
+                    "approver": {"type": "persons", "userids": [school.dave.userid]},
+                },
+                {
+                    "key": "colleague",
+                    "name": "同事审核",
+                    "approver": {"type": "persons", "userids": [school.carol.userid]},
+                },
+                {"key": "head", "name": "负责人审批", "approver": {"type": "dept_head"}},
+            ],
+        ),
+    )
+    session.commit()
+    app_id = submit(db, school.alice, process="chain")
+    Hall(db).decide(school.carol.id, pending_task(session, app_id).id, Decision("approve"))
+    page = text(client_for(school.bob).get(f"/applications/{app_id}"))
+    menu = re.search(r'<select id="return-to" name="return_to">(.*?)</select>', page, re.DOTALL)
+    assert menu is not None, page
+    offered = re.findall(r'<option value="([^"]*)"', menu.group(1))
+    assert offered == ["applicant", "colleague"]

@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from hall import queries
 from hall.definitions import DECISION_FILES
+from hall.engine import returnable_indexes
 from hall.errors import HallError, NotFound
 from hall.states import AppStatus
 from web.i18n import gettext
@@ -75,13 +76,22 @@ def detail_context(application_id: int) -> dict[str, Any]:
         "my_step": step,
         "decision_files": DECISION_FILES.model_copy(update={"label": gettext("附件")}),
         "decided_with": present.decision_files(timeline, detail.attachments),  # by entry id
-        "earlier_steps": [s for s in detail.flow if my_task and s.index < my_task.step.index],
+        "earlier_steps": _returnable(detail, my_task),
         "idempotency_key": uuid.uuid4().hex,
         "now": clock().now(),
         # The menu entry the page belongs to for this viewer: a reviewer opening someone's
         # application from a card is in 待办, not in 我的申请.
         "nav_here": _nav_entry(detail.is_applicant, my_task is not None),
     }
+
+
+def _returnable(detail: queries.ApplicationDetail, task: queries.TaskOut | None) -> list[Any]:
+    """The steps the 退回 menu offers: those the engine accepts (`returnable_indexes`)."""
+    if task is None:
+        return []
+    kinds = [s.kind for s in detail.flow]
+    tasks = ((t.step.index, t.status) for t in detail.tasks)
+    return [detail.flow[i] for i in returnable_indexes(kinds, tasks, task.step.index)]
 
 
 def _nav_entry(is_applicant: bool, has_task: bool) -> str:
