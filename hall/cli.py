@@ -31,7 +31,7 @@ from hall.errors import HallError
 from hall.migrate import upgrade
 from hall.models import Person, PersonKind, ProcessDefinition, RoleCode
 from hall.processes import get_process, publish, version_spec
-from hall.reminders import reassign_all, remind_all
+from hall.reminders import delegate_all, reassign_all, remind_all
 from hall.tokens import create_token
 
 EXIT_FAILED = 1
@@ -289,14 +289,16 @@ def process_list() -> None:
 
 @cli.command("remind")
 def remind() -> None:
-    """提醒超过办理时限的待办，并转交已停用人员的待办（worker 每 5 分钟自动执行一次）。"""
+    """提醒超过办理时限的待办，转交已停用人员和外出人员的待办（worker 每 5 分钟自动执行一次）。"""
     clock = SystemClock()
     with open_database() as database:
         _require_schema(database)
         total = remind_all(database, clock.now())
         moved = reassign_all(database, clock)
+        delegated = delegate_all(database, clock)
     click.echo(f"已发送 {total} 条超时提醒。")
     click.echo(f"已转交 {moved.handed_on} 件已停用人员的待办。")
+    click.echo(f"已将 {delegated} 件外出人员的待办转给其委托人。")
     if moved.stuck:
         click.echo(f"另有 {moved.stuck} 件找不到可接手的人，请为该事项所属部门指定管理员。")
 

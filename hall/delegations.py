@@ -1,8 +1,10 @@
-"""Delegation (委托代理): while a reviewer is away, their new tasks go to a colleague.
+"""Delegation (委托代理): while a reviewer is away, their to-dos go to a colleague.
 
-The engine honours active delegations when it assigns tasks (`hall.resolve.delegate`);
-these services let a person set one for a date range and revoke it. Each method is one
-unit of work.
+The engine honours active delegations when it assigns tasks (`hall.resolve.delegate`), and
+the worker's pass moves to-dos that reached the reviewer before the delegation began
+(`hall.reminders.delegate_all`); a delegation that starts today moves them at once. These
+services let a person set one for a date range and revoke it (what was moved stays with the
+delegate). Each write is its own unit of work.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from hall.db import Database
 from hall.engine import local_date
 from hall.errors import Conflict, Invalid, NotFound
 from hall.models import Delegation, Person, PersonStatus
+from hall.reminders import delegate_all
 
 MAX_DAYS = 180
 
@@ -25,6 +28,8 @@ MAX_DAYS = 180
 class DelegationResult:
     id: int
     message: str
+    moved: int = 0  # to-dos moved to the delegate at once (a delegation starting today)
+    delegate_name: str = ""
 
 
 class Delegations:
@@ -77,7 +82,16 @@ class Delegations:
             )
             session.add(row)
             session.flush()
-            return DelegationResult(row.id, "已设置委托")
+            result = DelegationResult(row.id, "已设置委托")
+            deputy_name = deputy.name
+        if start > today:
+            return result
+        moved = delegate_all(self.db, self.clock, delegator_id=actor_id)
+        if not moved:
+            return result
+        return DelegationResult(
+            result.id, f"已设置委托，{moved} 件待办已转给{deputy_name}", moved, deputy_name
+        )
 
     def revoke(self, actor_id: int, delegation_id: int) -> DelegationResult:
         with self.db.unit_of_work() as session:

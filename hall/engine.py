@@ -622,6 +622,30 @@ class Flow:
         self.handover = {"reassigned_from": gone.name}
         return self._hand_to(task, target, TaskOrigin.TRANSFER)
 
+    def hand_to_delegate(self, task: Task) -> Task | None:
+        """Move a pending task of a reviewer who is away to their delegate (委托代理), for a
+        delegation that began after the task reached them; its card is told. None when
+        they have no active delegation today, or when the delegate already holds an open
+        task of the same round (they decide there; a second one would be a duplicate)."""
+        absent = task.assignee
+        entry = delegate(self.session, [absent], local_date(self.now))[0]
+        deputy = entry.person
+        if entry.delegated_from is None:
+            return None
+        round_ = self.round_tasks(task.step_index, task.round)
+        if any(t.assignee_id == deputy.id and t.status in OPEN_TASK_STATES for t in round_):
+            return None
+        self.fire_task(task, "transfer", "delegate", actor_id=None, to=deputy.userid)
+        self.notify(
+            Kind.TASK_CANCELLED,
+            absent.id,
+            task=task,
+            reason=f"委托期间已转给{deputy.name}",
+            to=deputy.userid,
+        )
+        self.handover = {"reassigned_from": absent.name}
+        return self._hand_to(task, absent, TaskOrigin.TRANSFER)  # _hand_to applies delegation
+
     def reassign_to(self, task: Task, target: Person, actor_id: int, comment: str | None) -> Task:
         """An administrator's 改派: the task goes to `target`; its reviewer's card is told."""
         self.fire_task(

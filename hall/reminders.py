@@ -13,7 +13,9 @@ service (its department's, else the information center): one digest each per pas
 
 A to-do whose reviewer is no longer active (the nightly sync or WeCom disabled them) would
 wait forever: each pass also hands such tasks on (`reassign_all`, `Flow.reassign`) to whom
-the step would pick now, else to the process's administrators.
+the step would pick now, else to the process's administrators. And a to-do whose reviewer
+is away (a delegation, 委托代理, that began after it reached them) moves to the delegate
+(`delegate_all`, `Flow.hand_to_delegate`).
 
 The worker runs a pass every `INTERVAL` (`remind_forever`, a thread like the statistics'
 fold); `hall remind` runs one by hand. Several workers may run passes at once: on PostgreSQL
@@ -25,16 +27,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from hall.clock import Clock
 from hall.db import Database
-from hall.engine import Flow
-from hall.models import Application, Person, PersonStatus, Task
+from hall.engine import Flow, local_date
+from hall.models import Application, Delegation, Person, PersonStatus, Task
 from hall.outbox import Kind, emit
 from hall.resolve import fallback_people
 from hall.services import Hall
@@ -129,11 +132,9 @@ class ReassignReport:
     stuck: int  # tasks nobody could take (no one the step picks, no administrator)
 
 
-def reassign_all(db: Database, clock: Clock) -> ReassignReport:
-    """Hand on every pending task whose reviewer is no longer active, one application per
-    transaction (`Hall.reassign_departed`), `BATCH` applications per query."""
-    hall = Hall(db, clock)
-    handed_on = stuck = 0
+def _applications_with(db: Database, *where: ColumnElement[bool]) -> Iterator[int]:
+    """Ids of applications with a pending task matching `where` (Task, and the assignee as
+    Person), `BATCH` per query; each id once, even when handling it changed nothing."""
     seen: set[int] = set()
     while True:
         with db.reader() as session:
@@ -141,34 +142,64 @@ def reassign_all(db: Database, clock: Clock) -> ReassignReport:
                 session.scalars(
                     select(Task.application_id)
                     .join(Person, Person.id == Task.assignee_id)
-                    .where(
-                        _status == TaskStatus.PENDING,
-                        Person.status != PersonStatus.ACTIVE,
-                        Task.application_id.not_in(seen),
-                    )
+                    .where(_status == TaskStatus.PENDING, Task.application_id.not_in(seen), *where)
                     .distinct()
                     .order_by(Task.application_id)
                     .limit(BATCH)
                 )
             )
-        for application_id in ids:
-            done, left = hall.reassign_departed(application_id)
-            handed_on += done
-            stuck += left
-            if left:
-                log.warning(
-                    "application %s: %d task(s) of people who left have nobody to take them",
-                    application_id,
-                    left,
-                )
+        yield from ids
         seen.update(ids)
         if len(ids) < BATCH:
-            return ReassignReport(handed_on, stuck)
+            return
+
+
+def reassign_all(db: Database, clock: Clock) -> ReassignReport:
+    """Hand on every pending task whose reviewer is no longer active, one application per
+    transaction (`Hall.reassign_departed`)."""
+    hall = Hall(db, clock)
+    handed_on = stuck = 0
+    for application_id in _applications_with(db, Person.status != PersonStatus.ACTIVE):
+        done, left = hall.reassign_departed(application_id)
+        handed_on += done
+        stuck += left
+        if left:
+            log.warning(
+                "application %s: %d task(s) of people who left have nobody to take them",
+                application_id,
+                left,
+            )
+    return ReassignReport(handed_on, stuck)
+
+
+def delegate_all(db: Database, clock: Clock, *, delegator_id: int | None = None) -> int:
+    """Move the pending tasks of reviewers who are away to their delegates (委托代理), one
+    application per transaction (`Hall.hand_to_delegates`); how many moved.
+
+    New tasks go to the delegate when they are created (`hall.resolve.delegate`); this pass
+    moves those that reached the reviewer before the delegation began, or that were waiting
+    (a sequential step) and opened since. `delegator_id`: only that person's (run at once
+    when they set a delegation that starts today).
+    """
+    today = local_date(clock.now())
+    away = (
+        select(Delegation.id)
+        .where(
+            Delegation.delegator_id == Task.assignee_id,
+            Delegation.revoked_at.is_(None),
+            Delegation.start_date <= today,
+            Delegation.end_date >= today,
+        )
+        .exists()
+    )
+    where = [away] if delegator_id is None else [away, Task.assignee_id == delegator_id]
+    hall = Hall(db, clock)
+    return sum(hall.hand_to_delegates(app_id) for app_id in _applications_with(db, *where))
 
 
 def remind_forever(db: Database, stop: threading.Event, clock: Clock, interval: float) -> None:
-    """The worker's loop: remind all that is due and hand on the to-dos of people who left,
-    then wait `interval` seconds, until `stop` is set."""
+    """The worker's loop: remind all that is due, hand on the to-dos of people who left or
+    are away, then wait `interval` seconds, until `stop` is set."""
     while not stop.is_set():
         try:
             reminded = remind_all(db, clock.now())
@@ -177,6 +208,9 @@ def remind_forever(db: Database, stop: threading.Event, clock: Clock, interval: 
             moved = reassign_all(db, clock)
             if moved.handed_on:
                 log.info("to-dos of people who left handed on: %d", moved.handed_on)
+            delegated = delegate_all(db, clock)
+            if delegated:
+                log.info("to-dos of people who are away moved to their delegates: %d", delegated)
         except Exception:
             log.exception("deadline reminders or hand-overs failed; retrying next interval")
         stop.wait(interval)

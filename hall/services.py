@@ -640,6 +640,16 @@ class Hall:
             stuck = sum(1 for task in departed if flow.reassign(task) is None)
             return len(departed) - stuck, stuck
 
+    def hand_to_delegates(self, application_id: int) -> int:
+        """Move the application's pending tasks whose reviewer is away (a delegation that
+        began after the task reached them) to the delegate; how many moved."""
+        with self.db.unit_of_work() as session:
+            app = self._lock(session, application_id)
+            if app.status != AppStatus.PENDING:
+                return 0
+            flow = self._flow(session, app)
+            return sum(1 for t in flow.pending_tasks() if flow.hand_to_delegate(t) is not None)
+
     # ---------------------------------------------------------- everyone
 
     def comment(self, actor_id: int, application_id: int, body: str) -> ActionResult:

@@ -114,6 +114,7 @@ CATALOGUE: dict[str, str] = {
     "已评论": "Comment added",
     "已抄送": "Copied",
     "已设置委托": "Delegation set",
+    "已设置委托，{n} 件待办已转给{name}": "Delegation set; {n} to-do(s) moved to {name}",
     "已撤销委托": "Delegation revoked",
     "退回修改": "Returned for changes",
     "审批意见": "Reviewer's comment",
@@ -219,6 +220,7 @@ CATALOGUE: dict[str, str] = {
     "已报备": "notified",
     "超时提醒": "overdue reminder",
     "自动转交（原处理人已停用）": "handed on (the reviewer's account is disabled)",
+    "委托转交（审批人外出）": "moved to the delegate (the reviewer is away)",
     "改派": "reassigned",
     "办件监控": "Monitoring",
     "您管理的事项中等待处理的待办，等待最久的在前。"

@@ -153,7 +153,8 @@ class WeComCardChannel:
         if outbox.kind in {Kind.TASK_ASSIGNED, Kind.URGE}:
             self._review(session, outbox, recipient, app, task)
         elif outbox.kind == Kind.TASK_CANCELLED:
-            self._cancelled(recipient, app, task, str(payload.get("reason", "")))
+            reason = str(payload.get("reason", ""))
+            self._cancelled(recipient, app, task, reason, moved=bool(payload.get("to")))
         elif outbox.kind == Kind.TASK_DECIDED:
             self._decided(recipient, app, task, str(payload.get("label") or ""))
         elif outbox.kind == Kind.APPLICATION_RESULT:
@@ -238,10 +239,13 @@ class WeComCardChannel:
             log.info("card %s: not greyed out (%s)", card_task_id, exc)
 
     def _cancelled(
-        self, recipient: Person, app: Application, task: Task | None, reason: str
+        self, recipient: Person, app: Application, task: Task | None, reason: str, *, moved: bool
     ) -> None:
+        """`moved`: the to-do went to someone else (a delegate), not decided by them."""
         withdrawn = reason == "withdrawn" or "撤回" in reason
         name = ReplaceName.WITHDRAWN if withdrawn else ReplaceName.HANDLED_ELSEWHERE
+        if moved and not withdrawn:
+            name = ReplaceName.TRANSFERRED
         if task is None or not task.card_task_id:
             return  # this reviewer never got a card: nothing on their phone to correct
         if not self._replace_button(recipient, task, name.value):

@@ -24,6 +24,8 @@ from hall import jobs
 from hall.channels import ChannelRegistry, InAppChannel
 from hall.clock import FrozenClock, utcnow
 from hall.db import Database
+from hall.delegations import Delegations
+from hall.engine import local_date
 from hall.models import (
     Application,
     Delivery,
@@ -550,3 +552,27 @@ def test_a_message_that_is_no_command_gets_the_help_card(served: Served) -> None
     served.drain()
     [*_rest, mine] = cards_of(served.store, scene.applicant.userid)
     assert "emphasis_content" not in mine["template_card"]
+
+
+@pytest.mark.pg_only
+def test_a_delegation_moves_the_card_to_the_delegates_phone(served: Served) -> None:
+    scene = _scene(served)
+    [before] = cards_of(served.store, scene.head.userid)
+    today = local_date(utcnow())
+    result = Delegations(served.db).create(
+        scene.head.id, scene.colleague.userid, today, today + timedelta(days=2)
+    )
+    assert result.moved == 1
+    served.drain()
+    [card] = cards_of(served.store, scene.head.userid)
+    assert card["replace_name"] == "已转交"  # the absent head's card can no longer decide
+    [theirs] = cards_of(served.store, scene.colleague.userid)
+    assert theirs["template_card"]["main_title"]["title"] == "用印申请"
+    with served.db.reader() as s:
+        moved = s.scalars(
+            select(Task).where(
+                Task.application_id == scene.app_id, Task.__table__.c.status == TaskStatus.PENDING
+            )
+        ).one()
+        assert (moved.assignee_id, moved.card_task_id) == (scene.colleague.id, theirs["task_id"])
+    assert before["task_id"] != theirs["task_id"]

@@ -383,3 +383,24 @@ def test_the_return_menu_offers_only_steps_the_engine_accepts(client_for, school
     assert menu is not None, page
     offered = re.findall(r'<option value="([^"]*)"', menu.group(1))
     assert offered == ["applicant", "colleague"]
+
+
+def test_a_delegation_from_today_takes_the_waiting_to_dos_along(client_for, school, db, session):
+    from hall.engine import local_date  # noqa: PLC0415
+
+    app_id = submit(db, school.alice)
+    bob = client_for(school.bob)
+    assert f"/applications/{app_id}" in text(bob.get("/tasks"))
+    today = local_date(utcnow())
+    response = post(
+        bob,
+        "/delegations",
+        {"delegate": "carol", "start_date": today.isoformat(), "end_date": today.isoformat()},
+        page="/delegations",
+    )
+    assert response.status_code == 302, text(response)[:2000]
+    assert "已设置委托，1 件待办已转给张老师" in text(bob.get("/delegations"))
+    assert f"/applications/{app_id}" not in text(bob.get("/tasks"))
+    assert f"/applications/{app_id}" in text(client_for(school.carol).get("/tasks"))
+    timeline = text(bob.get(f"/applications/{app_id}"))
+    assert "委托转交（审批人外出）" in timeline

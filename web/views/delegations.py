@@ -24,6 +24,7 @@ from web.views.common import (
 )
 
 bp = page_blueprint("delegations", __name__)
+MOVED = "已设置委托，{n} 件待办已转给{name}"  # Delegations.create, translated here
 
 
 def _render(errors: dict[str, str] | None = None, values: dict[str, str] | None = None) -> Response:
@@ -75,7 +76,11 @@ def create() -> Response | BaseResponse:
     except HallError as exc:
         flash_error(exc)
         return _render(None, values)
-    flash(gettext(result.message), "success")
+    if result.moved:
+        message = gettext(MOVED, n=result.moved, name=result.delegate_name)
+    else:
+        message = gettext(result.message)
+    flash(message, "success")
     return redirect(url_for("delegations.index"))
 
 

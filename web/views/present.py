@@ -27,6 +27,7 @@ ACTION_LABELS: dict[str, str] = {
     "remind": "超时提醒",  # the hall's own deadline reminder (hall/reminders.py)
     "reassign": "自动转交（原处理人已停用）",  # the hall's own hand-over (Flow.reassign)
     "admin_reassign": "改派",  # an administrator's (Hall.admin_reassign)
+    "delegate": "委托转交（审批人外出）",  # the hall's own move (Flow.hand_to_delegate)
     "comment": "评论了",
     "cc": "抄送",
     "auto_pass": "自动通过",
