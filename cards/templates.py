@@ -81,6 +81,7 @@ class ReviewView:
     return_reason: str = ""
     reassigned_from: str = ""  # the reviewer who left, whose to-do this was
     reassigned_by: str = ""  # the administrator who gave this to-do to this reviewer
+    delegated_from: str = ""  # the reviewer who is away and delegated it (委托代理)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +246,8 @@ def _review_sub_title(view: ReviewView, reminder: Reminder | None) -> str:
         return f"原处理人{view.reassigned_from}已停用，转由您处理。"
     if view.reassigned_by:
         return f"{view.reassigned_by}将此待办改派给您。"
+    if view.delegated_from:
+        return f"{view.delegated_from}外出期间委托您处理。"
     if view.returned_by:
         return f"{view.returned_by}退回：{view.return_reason or '请重新处理。'}"
     if view.resubmitted:

@@ -18,7 +18,8 @@ deadline); `overdue_since` (urge from the deadline timer: the deadline it passed
 (task_assigned: the signer added before this reviewer, who agreed); `returned_by` and
 `return_reason` (task_assigned: a later step sent the application back, who and why);
 `reassigned_from` (task_assigned: the reviewer who left, whose to-do this was);
-`reassigned_by` (task_assigned: the administrator who gave it to this reviewer); `by`
+`reassigned_by` (task_assigned: the administrator who gave it to this reviewer);
+`delegated_from` (task_assigned: the reviewer who is away and delegated it); `by`
 or `actor_id` (who urged, commented, CC'd, or rejected or returned); `body` or `comment_id`
 (comment); `text` (kinds this module does not know).
 """
@@ -243,6 +244,8 @@ def _render_task_assigned(outbox: Outbox, f: _Facts, _app: Application | None) -
     gone = _text(payload, "reassigned_from")
     if gone:
         signed += f"原处理人{gone}已停用，转由您处理。"
+    if away := _text(payload, "delegated_from"):
+        signed += f"{away}外出期间委托您处理。"
     if admin := _text(payload, "reassigned_by"):
         signed += f"{admin}将此待办改派给您。"
     back = _text(payload, "returned_by")

@@ -63,6 +63,10 @@ def local_date(moment: datetime) -> date:
     return moment.astimezone(SCHOOL_TZ).date()
 
 
+def _name(person: Person | None) -> str | None:
+    return person.name if person is not None else None
+
+
 def returnable_indexes(
     kinds: Sequence[str], tasks: Iterable[tuple[int, str]], before: int
 ) -> list[int]:
@@ -298,9 +302,9 @@ class Flow:
         ]
         if fallback:
             self.flag(index, assignees)
-        for task in tasks:
+        for task, entry in zip(tasks, assignees, strict=True):
             if task.status == TaskStatus.PENDING:
-                self.open(task, auto=not fallback)
+                self.open(task, auto=not fallback, delegated_from=_name(entry.delegated_from))
         return round_
 
     def new_task(
@@ -351,9 +355,17 @@ class Flow:
         hours = self.step(task.step_index).time_limit_hours
         task.due_at = self.now + timedelta(hours=hours) if hours else None
 
-    def open(self, task: Task, *, auto: bool = True, signed_by: str | None = None) -> bool:
+    def open(
+        self,
+        task: Task,
+        *,
+        auto: bool = True,
+        signed_by: str | None = None,
+        delegated_from: str | None = None,
+    ) -> bool:
         """Make `task` someone's to-do; True when it passed automatically instead.
-        `signed_by`: the signer added before this reviewer, who has just agreed."""
+        `signed_by`: the signer added before this reviewer, who has just agreed;
+        `delegated_from`: the reviewer who is away, whose delegate this one is."""
         if task.status == TaskStatus.WAITING:
             fire(task, "activate")
             self._stamp(task)
@@ -368,6 +380,8 @@ class Flow:
             extra.update(self.handover)
         if signed_by:
             extra["signed_by"] = signed_by
+        if delegated_from:
+            extra["delegated_from"] = delegated_from
         self.notify(
             Kind.TASK_ASSIGNED,
             task.assignee_id,
@@ -583,7 +597,7 @@ class Flow:
         new = self.new_task(
             task.step_index, task.round, entry, origin=origin, seq=task.seq, parent=task
         )
-        self.open(new, auto=False)
+        self.open(new, auto=False, delegated_from=_name(entry.delegated_from))
         return new
 
     def reassign(self, task: Task) -> Task | None:
@@ -643,7 +657,6 @@ class Flow:
             reason=f"委托期间已转给{deputy.name}",
             to=deputy.userid,
         )
-        self.handover = {"reassigned_from": absent.name}
         return self._hand_to(task, absent, TaskOrigin.TRANSFER)  # _hand_to applies delegation
 
     def reassign_to(self, task: Task, target: Person, actor_id: int, comment: str | None) -> Task:

@@ -338,8 +338,8 @@ CATALOGUE: dict[str, str] = {
     "最早提交的在前": "Longest waiting first",
     # delegation
     "委托代理": "Delegation",
-    "外出期间，您的新待办将交给委托人处理。": (
-        "While you are away, your new tasks go to your delegate."
+    "外出期间，您的待办（包括已在手中的）将交给委托人处理。": (
+        "While you are away, your tasks (those already waiting too) go to your delegate."
     ),
     "委托给": "Delegate to",
     "开始日期": "From",

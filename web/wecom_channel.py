@@ -208,6 +208,7 @@ class WeComCardChannel:
             return_reason=str(payload.get("return_reason") or ""),
             reassigned_from=str(payload.get("reassigned_from") or ""),
             reassigned_by=str(payload.get("reassigned_by") or ""),
+            delegated_from=str(payload.get("delegated_from") or ""),
         )
         reminder = None
         if outbox.kind == Kind.URGE:

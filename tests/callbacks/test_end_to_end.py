@@ -568,6 +568,7 @@ def test_a_delegation_moves_the_card_to_the_delegates_phone(served: Served) -> N
     assert card["replace_name"] == "已转交"  # the absent head's card can no longer decide
     [theirs] = cards_of(served.store, scene.colleague.userid)
     assert theirs["template_card"]["main_title"]["title"] == "用印申请"
+    assert theirs["template_card"]["sub_title_text"] == "李主任外出期间委托您处理。"
     with served.db.reader() as s:
         moved = s.scalars(
             select(Task).where(

@@ -53,7 +53,9 @@ def test_a_delegation_starting_today_moves_the_to_dos_at_once(hall, db, session,
     assert render(session, told).body.startswith(f"委托期间已转给{school.deputy.name}")
     assigned = factories.outbox_of(session, app_id, Kind.TASK_ASSIGNED)
     assert assigned[-1].recipient_id == school.deputy.id
-    assert assigned[-1].payload["reassigned_from"] == school.dean.name
+    assert assigned[-1].payload["delegated_from"] == school.dean.name
+    body = render(session, assigned[-1]).body
+    assert f"{school.dean.name}外出期间委托您处理。" in body
 
     hall.decide(school.deputy.id, new.id, Decision("approve"))
     session.expire_all()

@@ -567,6 +567,8 @@ def test_delegation_sends_the_task_to_the_delegate(hall, session, school, clock)
     assert task.assignee_id == school.deputy.id
     [assign] = factories.logs_of(session, app.application_id, "assign")
     assert assign.detail["delegated_from"] == school.dean.userid
+    [card] = factories.outbox_of(session, app.application_id, Kind.TASK_ASSIGNED)
+    assert card.payload["delegated_from"] == school.dean.name  # the card says whose it is
     clock.advance(days=4)  # the delegation ended
     later = submit(hall, school.teacher, key)
     [task] = factories.tasks_of(session, later.application_id)
