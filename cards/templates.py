@@ -304,15 +304,20 @@ def result_card(view: NoticeView, *, outcome: str, phrase: str) -> dict[str, Any
     )
 
 
-def cc_card(view: NoticeView, *, applicant_name: str) -> dict[str, Any]:
-    """抄送: a text_notice telling a follower about an application, for their information."""
+def cc_card(view: NoticeView, *, applicant_name: str, by: str = "") -> dict[str, Any]:
+    """抄送: a text_notice telling a follower about an application, for their information:
+    who copied them (`by`, when a person did) and their note (`view.comment`)."""
+    who = f"{by}将此申请抄送给您" if by else "此申请已抄送给您"
+    note = ""
+    if view.comment:
+        note = f"附言：{view.comment}{'' if view.comment[-1] in '。！？.!?' else '。'}"
     return _notice(
         title=f"抄送：{applicant_name}的申请",
         desc=view.title,
         emphasis=None,
         view=view,
         rows=[Row("事项", view.process_name), Row("办件编号", view.serial), *view.rows],
-        sub_title="此申请已抄送给您，仅供知悉，无需处理。",
+        sub_title=f"{who}，仅供知悉，无需处理。{note}",
     )
 
 

@@ -113,6 +113,11 @@ CATALOGUE: dict[str, str] = {
     "已催办": "Reviewers reminded",
     "已评论": "Comment added",
     "已抄送": "Copied",
+    "抄送的人会收到通知，并可以查看这份申请。": (
+        "The people you copy are notified and may see this application."
+    ),
+    "抄送给": "Copy to",
+    "附言（选填）": "Note (optional)",
     "已设置委托": "Delegation set",
     "已设置委托，{n} 件待办已转给{name}": "Delegation set; {n} to-do(s) moved to {name}",
     "已撤销委托": "Delegation revoked",

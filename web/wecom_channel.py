@@ -168,7 +168,8 @@ class WeComCardChannel:
             self._send(recipient, _result_card(view, outcome))
         else:
             view = self._notice_view(app, comment=str(payload.get("comment") or ""))
-            self._send(recipient, cc_card(view, applicant_name=app.applicant.name))
+            card = cc_card(view, applicant_name=app.applicant.name, by=str(payload.get("by") or ""))
+            self._send(recipient, card)
 
     # ------------------------------------------------------------------ kinds
 

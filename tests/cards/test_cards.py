@@ -340,6 +340,8 @@ def test_cc_card():
     assert card["main_title"]["title"] == "抄送：张三的申请"
     assert card["sub_title_text"] == "此申请已抄送给您，仅供知悉，无需处理。"
     assert card["card_action"]["url"] == DETAIL
+    by_hand = cc_card(_notice(comment="请知悉"), applicant_name="张三", by="李老师")
+    assert by_hand["sub_title_text"] == "李老师将此申请抄送给您，仅供知悉，无需处理。附言：请知悉。"
 
 
 def test_handled_elsewhere_card_and_withdrawn_variant():

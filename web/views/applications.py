@@ -64,6 +64,10 @@ def detail_context(application_id: int) -> dict[str, Any]:
         detail = queries.application_detail(s, person_id(), application_id)
         spec = reads.version_spec_of(s, application_id)
         my_task = next((t for t in detail.tasks if t.id == detail.my_task_id), None)
+        # Hall.cc's rule: the applicant, or anyone who held a task on it.
+        may_cc = detail.status != AppStatus.DRAFT and (
+            detail.is_applicant or reads.held_a_task(s, person_id(), application_id)
+        )
     step = spec.flow[my_task.step.index] if my_task is not None else None
     timeline = present.timeline(detail)
     return {
@@ -78,6 +82,7 @@ def detail_context(application_id: int) -> dict[str, Any]:
         "decided_with": present.decision_files(timeline, detail.attachments),  # by entry id
         "earlier_steps": _returnable(detail, my_task),
         "idempotency_key": uuid.uuid4().hex,
+        "may_cc": may_cc,
         "now": clock().now(),
         # The menu entry the page belongs to for this viewer: a reviewer opening someone's
         # application from a card is in 待办, not in 我的申请.
@@ -150,6 +155,18 @@ def urge(application_id: int) -> BaseResponse:
 def comment(application_id: int) -> BaseResponse:
     body = request.form.get("body", "")
     return _command(application_id, lambda: hall().comment(person_id(), application_id, body))
+
+
+@bp.post("/applications/<int:application_id>/cc")
+def cc(application_id: int) -> BaseResponse:
+    userid = request.form.get("userid", "").strip()
+    if not userid:
+        flash(gettext("请选择人员"), "error")
+        return redirect(url_for("applications.detail", application_id=application_id))
+    comment = request.form.get("comment", "").strip() or None
+    return _command(
+        application_id, lambda: hall().cc(person_id(), application_id, [userid], comment=comment)
+    )
 
 
 @bp.get("/applications/<int:application_id>/record")

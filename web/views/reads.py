@@ -137,6 +137,16 @@ def delegations(session: Session, person_id: int, today: date) -> list[Delegatio
     return result
 
 
+def held_a_task(session: Session, person_id: int, application_id: int) -> bool:
+    """Whether the person was ever given a task of the application (a reviewer of it)."""
+    found = session.scalar(
+        select(Task.id)
+        .where(Task.application_id == application_id, Task.assignee_id == person_id)
+        .limit(1)
+    )
+    return found is not None
+
+
 def version_spec_of(session: Session, application_id: int) -> ProcessSpec:
     """The spec of the version an application runs on (call after the access check)."""
     app = session.get(Application, application_id)
