@@ -113,6 +113,15 @@ CATALOGUE: dict[str, str] = {
     "已催办": "Reviewers reminded",
     "已评论": "Comment added",
     "已抄送": "Copied",
+    "办件导出": "Export applications",
+    "按提交日期导出您管理的事项的办件（不含草稿）；选定一个事项时，表单各字段也各占一列。": (
+        "The applications of your services by the day they were submitted (no drafts); "
+        "for one service, each form field gets a column too."
+    ),
+    "全部状态": "All statuses",
+    "工号/学号": "Staff/student no.",
+    "申请人部门": "Applicant's department",
+    "状态不对": "Unknown status",
     "抄送的人会收到通知，并可以查看这份申请。": (
         "The people you copy are notified and may see this application."
     ),
