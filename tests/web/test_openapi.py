@@ -162,6 +162,8 @@ def test_real_answers_validate_against_the_document(api: Api, school: School, se
         ),
     )
     post(f"/api/v1/tasks/{task.id}/decision", school.bob, {"action": "reject"})  # 409
+    post("/api/v1/tasks/batch-decision", school.bob, {"task_ids": [task.id]})
+    post("/api/v1/tasks/batch-decision", school.bob, {"task_ids": []})  # 422
     post("/api/v1/applications", school.alice, {"process": "leave", "form": {"reason": "开会"}})
     post("/api/v1/applications", school.alice, {"process": "leave", "form": {}})  # 422
     post("/api/v1/applications", school.alice, {"process": "leave", "form": {}, "draft": True})

@@ -7,12 +7,16 @@ from __future__ import annotations
 from flask import current_app
 
 from hall import access
-from hall.errors import Invalid
+from hall.errors import AlreadyDecided, HallError, Invalid, NotFound
 from hall.services import ActionResult, Decision, Hall
+from web.api.messages import message
 from web.api.registry import ApiCall
 from web.api.routes import api
 from web.api.schemas import (
     ActionResultOut,
+    BatchDecisionIn,
+    BatchDecisionOut,
+    BatchItemOut,
     CcIn,
     CommentIn,
     DecisionIn,
@@ -184,6 +188,51 @@ def decide_task(call: ApiCall, task_id: int) -> ActionResultOut:
     except Invalid as exc:
         raise _renamed(exc, {"target_userid": "target"}) from None
     return _out(result)
+
+
+@api.route(
+    "POST",
+    "/tasks/batch-decision",
+    summary="批量同意",
+    tag="tasks",
+    body=BatchDecisionIn,
+    response=BatchDecisionOut,
+    idempotency=True,
+)
+def batch_decide(call: ApiCall) -> BatchDecisionOut:
+    """Approve exactly the listed tasks, each in its own transaction; the answer says, per
+    task, approved, already decided, or why not. A retry with the same Idempotency-Key
+    approves nothing twice."""
+    body = call.body_as(BatchDecisionIn)
+    hall = _hall(call)
+    items = []
+    for task_id in dict.fromkeys(body.task_ids):
+        key = f"api-batch:{call.idempotency_key}:{task_id}" if call.idempotency_key else None
+        try:
+            result = hall.decide(
+                call.person_id,
+                task_id,
+                Decision(action="approve", comment=body.comment),
+                idempotency_key=key,
+            )
+        except HallError as exc:
+            outcome = "already_decided" if isinstance(exc, AlreadyDecided) else "failed"
+            english = call.locale == "en" or isinstance(exc, NotFound)
+            text = message(exc.code, call.locale) if english else exc.message
+            items.append(
+                BatchItemOut(task_id=task_id, outcome=outcome, code=exc.code, message=text)
+            )
+        else:
+            items.append(
+                BatchItemOut(
+                    task_id=task_id,
+                    outcome="approved",
+                    message=message("approved", call.locale),
+                    application_id=result.application_id,
+                    serial=result.serial,
+                )
+            )
+    return BatchDecisionOut(items=items)
 
 
 def _renamed(exc: Invalid, names: dict[str, str]) -> Invalid:

@@ -59,6 +59,7 @@ MESSAGES: dict[str, dict[Locale, str]] = {
         "zh_CN": "操作过于频繁，请稍后再试",
         "en": "Too many requests; try again later",
     },
+    "approved": {"zh_CN": "已同意", "en": "Approved"},
     "error": {"zh_CN": "操作失败", "en": "The request failed"},
 }
 

@@ -17,6 +17,7 @@ from hall.states import AppStatus
 MAX_ID = 2**63 - 1  # BIGINT: a larger id cannot exist, and must not reach the database
 MAX_FORM_FIELDS = 200
 MAX_COMMENT = 2000
+MAX_BATCH = 100  # tasks in one batch approval, as on the 待办 page
 MAX_DECISION_FILES = DECISION_FILES.max_files
 Userid = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
@@ -111,6 +112,32 @@ class DecisionIn(Body):
         max_length=MAX_DECISION_FILES,
         description="ids of my uploads for field decision_files (POST /attachments)",
     )
+
+
+class BatchDecisionIn(Body):
+    """同意 exactly these tasks of mine, each on its own (one failing stops none)."""
+
+    task_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        min_length=1, max_length=MAX_BATCH, description="my pending tasks to approve"
+    )
+    comment: str | None = Field(default=None, max_length=MAX_COMMENT)
+
+
+class BatchItemOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_id: int
+    outcome: Literal["approved", "already_decided", "failed"]
+    code: str | None = Field(default=None, description="the error code when not approved")
+    message: str
+    application_id: int | None = None
+    serial: str | None = None
+
+
+class BatchDecisionOut(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    items: list[BatchItemOut] = Field(description="one per task id, in the order given")
 
 
 class ReadIn(Body):
