@@ -321,9 +321,14 @@ def cc_card(view: NoticeView, *, applicant_name: str, by: str = "") -> dict[str,
     )
 
 
-def handled_elsewhere_card(view: NoticeView, *, withdrawn: bool = False) -> dict[str, Any]:
-    """The notice sent when a reviewer's card can no longer be updated (code spent/expired)."""
-    if withdrawn:
+def handled_elsewhere_card(
+    view: NoticeView, *, withdrawn: bool = False, title: str = ""
+) -> dict[str, Any]:
+    """The notice sent when a reviewer's card can no longer be updated (code spent/expired).
+    `title`: what became of the to-do otherwise (待办超时自动同意), `view.comment` the why."""
+    if title:
+        sub = f"{view.comment}，您无需再处理。" if view.comment else "您无需再处理。"
+    elif withdrawn:
         title, sub = "申请已撤回", "申请人已撤回此申请，您无需再处理。"
     else:
         title, sub = "待办已由他人处理", "此待办已由他人处理，您无需再处理。"

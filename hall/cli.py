@@ -31,7 +31,7 @@ from hall.errors import HallError
 from hall.migrate import upgrade
 from hall.models import Person, PersonKind, ProcessDefinition, RoleCode
 from hall.processes import get_process, publish, version_spec
-from hall.reminders import delegate_all, reassign_all, remind_all
+from hall.reminders import delegate_all, reassign_all, remind_all, time_out_all
 from hall.tokens import create_token
 
 EXIT_FAILED = 1
@@ -293,9 +293,11 @@ def remind() -> None:
     clock = SystemClock()
     with open_database() as database:
         _require_schema(database)
+        timed_out = time_out_all(database, clock)
         total = remind_all(database, clock.now())
         moved = reassign_all(database, clock)
         delegated = delegate_all(database, clock)
+    click.echo(f"已按时限自动处理 {timed_out} 件待办。")
     click.echo(f"已发送 {total} 条超时提醒。")
     click.echo(f"已转交 {moved.handed_on} 件已停用人员的待办。")
     click.echo(f"已将 {delegated} 件外出人员的待办转给其委托人。")

@@ -209,6 +209,14 @@ class Mode(enum.StrEnum):
     SEQUENTIAL = "sequential"  # one after another in the rule's order
 
 
+class TimeoutAction(enum.StrEnum):
+    """What happens to a to-do still pending at its step's time limit."""
+
+    REMIND = "remind"  # remind the reviewer (daily) and tell the administrators
+    APPROVE = "approve"  # 超时自动同意: the hall approves it
+    REJECT = "reject"  # 超时自动驳回: the hall rejects the application
+
+
 class Step(Strict):
     key: str = Field(pattern=KEY_RE)
     name: str = Field(min_length=1, max_length=64)
@@ -217,6 +225,7 @@ class Step(Strict):
     mode: Mode = Mode.ANY
     condition: Condition | None = None  # the step runs only when this holds
     time_limit_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+    on_timeout: TimeoutAction = TimeoutAction.REMIND  # at the time limit (hall.reminders)
     cc: tuple[ApproverRule, ...] = ()  # told when the step is passed
     result_fields: tuple[FormField, ...] = ()  # HANDLE steps: what the handler fills
     allow_transfer: bool = True
@@ -237,6 +246,12 @@ class Step(Strict):
             raise ValueError(f"step {self.key!r}: only handling steps have result_fields")
         if self.kind == StepKind.CONSENT and self.approver.type != RuleType.FORM_PERSON:
             raise ValueError(f"step {self.key!r}: consent comes from a person named in the form")
+        if self.on_timeout != TimeoutAction.REMIND:
+            if self.time_limit_hours is None:
+                raise ValueError(f"step {self.key!r}: on_timeout needs time_limit_hours")
+            if self.kind != StepKind.APPROVAL:
+                # A handler's result or a named person's consent cannot be assumed.
+                raise ValueError(f"step {self.key!r}: only approval steps decide on timeout")
         return self
 
 

@@ -44,6 +44,7 @@ from hall.definitions import (
     RuleType,
     Step,
     StepKind,
+    TimeoutAction,
     dump_spec,
 )
 from hall.errors import Conflict, Invalid, NotFound
@@ -162,6 +163,11 @@ STEP_KIND_LABELS: dict[str, str] = {
     StepKind.NOTIFY: "报备",
     StepKind.HANDLE: "办理并填写结果",
     StepKind.CONSENT: "征得同意",
+}
+TIMEOUT_LABELS: dict[str, str] = {
+    TimeoutAction.REMIND: "提醒审批人",
+    TimeoutAction.APPROVE: "超时自动同意",
+    TimeoutAction.REJECT: "超时自动驳回",
 }
 MODE_LABELS: dict[str, str] = {
     Mode.SINGLE: "一人审批",

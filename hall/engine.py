@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 
 from hall.appends import append
 from hall.conditions import ApplicantFacts, Facts, describe, evaluate
-from hall.definitions import Mode, ProcessSpec, Step, StepKind, condition_subjects
+from hall.definitions import (
+    Mode,
+    ProcessSpec,
+    Step,
+    StepKind,
+    TimeoutAction,
+    condition_subjects,
+)
 from hall.errors import Conflict, Invalid, ResultInvalid
 from hall.forms import SessionReferences, validate_form
 from hall.models import (
@@ -541,8 +548,10 @@ class Flow:
             self.step_passed(index)
             self.run_from(index + 1)
 
-    def reject(self, task: Task, actor_id: int, comment: str | None) -> None:
-        self.fire_task(task, "reject", "reject", actor_id=actor_id, comment=comment)
+    def reject(
+        self, task: Task, actor_id: int | None, comment: str | None, *, action: str = "reject"
+    ) -> None:
+        self.fire_task(task, "reject", action, actor_id=actor_id, comment=comment)
         self.cancel_open("申请已被驳回")
         self.fire_app("reject", "rejected", actor_id=actor_id, comment=comment)
         self.notify(
@@ -553,6 +562,24 @@ class Flow:
             outcome=AppStatus.REJECTED.value,
             comment=comment,
         )
+
+    def time_out(self, task: Task) -> str | None:
+        """A to-do past its deadline on a step that then decides by itself (`on_timeout`):
+        approved, or the application rejected, as the hall's own act (no actor); the
+        reviewer's card is told. Its label, or None when the step only reminds."""
+        action = self.step(task.step_index).on_timeout
+        if action == TimeoutAction.APPROVE:
+            label = "超时自动同意"
+            self.fire_task(task, "approve", "timeout_approve", actor_id=None, comment=label)
+            self.after_pass(task)
+        elif action == TimeoutAction.REJECT:
+            label = "超时自动驳回"
+            self.reject(task, None, label, action="timeout_reject")
+        else:
+            return None
+        reason = f"办理时限已过，已{label}"
+        self.notify(Kind.TASK_CANCELLED, task.assignee_id, task=task, reason=reason, label=label)
+        return label
 
     def returnable_steps(self, task: Task) -> dict[str, int]:
         """Earlier steps this task may send the application back to (key → index)."""

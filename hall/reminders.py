@@ -7,6 +7,9 @@ sends (an `urge` outbox row without `by`: the WeCom card reads 【超时提醒�
 `Task.reminded_at`; a task still pending `REPEAT` later is reminded again, so a forgotten
 to-do never goes quiet and a flow never freezes unnoticed.
 
+A step may instead decide by itself at its time limit (`on_timeout`: 超时自动同意 or
+超时自动驳回): `time_out_all` does so, as the hall's own act, before any reminder.
+
 A to-do a day or more past its deadline is also reported to the administrators of its
 service (its department's, else the information center): one digest each per pass
 (`Kind.OVERDUE`, a WeCom card that opens 办件监控, where they can 改派 it).
@@ -31,14 +34,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, String, cast, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from hall.clock import Clock
 from hall.db import Database
+from hall.definitions import TimeoutAction
 from hall.engine import Flow, local_date
-from hall.models import Application, Delegation, Person, PersonStatus, Task
+from hall.models import Application, Delegation, Person, PersonStatus, ProcessVersion, Task
 from hall.outbox import Kind, emit
+from hall.processes import version_spec
 from hall.resolve import fallback_people
 from hall.services import Hall
 from hall.states import TaskStatus
@@ -172,6 +177,56 @@ def reassign_all(db: Database, clock: Clock) -> ReassignReport:
     return ReassignReport(handed_on, stuck)
 
 
+def _deciding_steps(session: Session) -> dict[int, set[int]]:
+    """Version id → indexes of its steps that decide by themselves at their time limit.
+    Specs are stored without defaults: only versions whose text names `on_timeout` can
+    have one, so only those are parsed."""
+    found: dict[int, set[int]] = {}
+    candidates = select(ProcessVersion).where(
+        cast(ProcessVersion.spec, String).contains('"on_timeout"')
+    )
+    for version in session.scalars(candidates):
+        flow = version_spec(version).flow
+        steps = {i for i, step in enumerate(flow) if step.on_timeout != TimeoutAction.REMIND}
+        if steps:
+            found[version.id] = steps
+    return found
+
+
+def time_out_all(db: Database, clock: Clock) -> int:
+    """Carry out `on_timeout` (超时自动同意 / 超时自动驳回) for every to-do past its deadline
+    on a step that decides by itself, one application per transaction (`Hall.time_out`);
+    how many were decided. It runs before the reminders, which then skip them."""
+    now = clock.now()
+    with db.reader() as session:
+        deciding = _deciding_steps(session)
+    if not deciding:
+        return 0
+    hall = Hall(db, clock)
+    decided = after = 0
+    while True:
+        with db.reader() as session:
+            rows = session.execute(
+                select(Task.id, Application.version_id, Task.step_index)
+                .join(Application, Application.id == Task.application_id)
+                .where(
+                    _status == TaskStatus.PENDING,
+                    Task.due_at.is_not(None),
+                    Task.due_at <= now,
+                    Application.version_id.in_(sorted(deciding)),
+                    Task.id > after,
+                )
+                .order_by(Task.id)
+                .limit(BATCH)
+            ).all()
+        for task_id, version_id, index in rows:
+            if index in deciding[version_id] and hall.time_out(task_id) is not None:
+                decided += 1
+        if len(rows) < BATCH:
+            return decided
+        after = rows[-1][0]
+
+
 def delegate_all(db: Database, clock: Clock, *, delegator_id: int | None = None) -> int:
     """Move the pending tasks of reviewers who are away to their delegates (委托代理), one
     application per transaction (`Hall.hand_to_delegates`); how many moved.
@@ -202,6 +257,9 @@ def remind_forever(db: Database, stop: threading.Event, clock: Clock, interval: 
     are away, then wait `interval` seconds, until `stop` is set."""
     while not stop.is_set():
         try:
+            timed_out = time_out_all(db, clock)
+            if timed_out:
+                log.info("to-dos decided at their time limit: %d", timed_out)
             reminded = remind_all(db, clock.now())
             if reminded:
                 log.info("deadline reminders sent: %d", reminded)

@@ -640,6 +640,26 @@ class Hall:
             stuck = sum(1 for task in departed if flow.reassign(task) is None)
             return len(departed) - stuck, stuck
 
+    def time_out(self, task_id: int) -> str | None:
+        """Carry out the step's `on_timeout` on a to-do past its deadline: the label
+        (超时自动同意 / 超时自动驳回), or None when it is no longer pending and overdue or its
+        step only reminds."""
+        with self.db.unit_of_work() as session:
+            application_id = session.scalar(select(Task.application_id).where(Task.id == task_id))
+            if application_id is None:
+                return None
+            app = self._lock(session, application_id)
+            if app.status != AppStatus.PENDING:
+                return None
+            flow = self._flow(session, app)
+            task = next((t for t in flow.tasks if t.id == task_id), None)
+            now = self.clock.now()
+            if task is None or task.status != TaskStatus.PENDING:
+                return None
+            if task.due_at is None or task.due_at > now:
+                return None
+            return flow.time_out(task)
+
     def hand_to_delegates(self, application_id: int) -> int:
         """Move the application's pending tasks whose reviewer is away (a delegation that
         began after the task reached them) to the delegate; how many moved."""

@@ -235,6 +235,8 @@ CATALOGUE: dict[str, str] = {
     "超时提醒": "overdue reminder",
     "自动转交（原处理人已停用）": "handed on (the reviewer's account is disabled)",
     "委托转交（审批人外出）": "moved to the delegate (the reviewer is away)",
+    "超时自动同意": "approved at the time limit",
+    "超时自动驳回": "rejected at the time limit",
     "改派": "reassigned",
     "办件监控": "Monitoring",
     "您管理的事项中等待处理的待办，等待最久的在前。"

@@ -153,8 +153,14 @@ class WeComCardChannel:
         if outbox.kind in {Kind.TASK_ASSIGNED, Kind.URGE}:
             self._review(session, outbox, recipient, app, task)
         elif outbox.kind == Kind.TASK_CANCELLED:
-            reason = str(payload.get("reason", ""))
-            self._cancelled(recipient, app, task, reason, moved=bool(payload.get("to")))
+            self._cancelled(
+                recipient,
+                app,
+                task,
+                str(payload.get("reason", "")),
+                moved=bool(payload.get("to")),
+                label=str(payload.get("label") or ""),
+            )
         elif outbox.kind == Kind.TASK_DECIDED:
             self._decided(recipient, app, task, str(payload.get("label") or ""))
         elif outbox.kind == Kind.APPLICATION_RESULT:
@@ -241,18 +247,27 @@ class WeComCardChannel:
             log.info("card %s: not greyed out (%s)", card_task_id, exc)
 
     def _cancelled(
-        self, recipient: Person, app: Application, task: Task | None, reason: str, *, moved: bool
+        self,
+        recipient: Person,
+        app: Application,
+        task: Task | None,
+        reason: str,
+        *,
+        moved: bool,
+        label: str = "",
     ) -> None:
-        """`moved`: the to-do went to someone else (a delegate), not decided by them."""
+        """`moved`: the to-do went to someone else (a delegate), not decided by them;
+        `label`: what the button turns into instead (超时自动同意: the hall decided)."""
         withdrawn = reason == "withdrawn" or "撤回" in reason
         name = ReplaceName.WITHDRAWN if withdrawn else ReplaceName.HANDLED_ELSEWHERE
         if moved and not withdrawn:
             name = ReplaceName.TRANSFERRED
         if task is None or not task.card_task_id:
             return  # this reviewer never got a card: nothing on their phone to correct
-        if not self._replace_button(recipient, task, name.value):
+        if not self._replace_button(recipient, task, label or name.value):
             view = self._notice_view(app, comment="" if withdrawn else reason)
-            self._send(recipient, handled_elsewhere_card(view, withdrawn=withdrawn))
+            title = f"待办{label}" if label else ""
+            self._send(recipient, handled_elsewhere_card(view, withdrawn=withdrawn, title=title))
 
     def _decided(self, recipient: Person, app: Application, task: Task | None, label: str) -> None:
         """The reviewer decided in the web view: their card must not stay clickable."""

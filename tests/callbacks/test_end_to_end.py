@@ -577,3 +577,36 @@ def test_a_delegation_moves_the_card_to_the_delegates_phone(served: Served) -> N
         ).one()
         assert (moved.assignee_id, moved.card_task_id) == (scene.colleague.id, theirs["task_id"])
     assert before["task_id"] != theirs["task_id"]
+
+
+@pytest.mark.pg_only
+def test_a_to_do_decided_at_its_time_limit_greys_out_its_card(served: Served) -> None:
+    with served.db.unit_of_work() as s:
+        dept = factories.department(s, "后勤处")
+        head = factories.person(s, "周处长", dept=dept, roles=("dept_head",))
+        applicant = factories.person(s, "吴老师", dept=dept)
+        spec = factories.simple_spec(
+            dept.code,
+            name="车辆报备",
+            flow=[
+                {
+                    "key": "head",
+                    "name": "处长审批",
+                    "approver": {"type": "dept_head"},
+                    "time_limit_hours": 2,
+                    "on_timeout": "approve",
+                }
+            ],
+        )
+        key = factories.process(s, spec).process.key
+    for who in (head, applicant):
+        add_member(served.store, who)
+    app_id = Hall(served.db).submit(applicant.id, key, {"reason": "出车"}).application_id
+    served.drain()
+    later = Hall(served.db, FrozenClock(utcnow() + timedelta(hours=3)))
+    assert later.time_out(_task(served.db, app_id).id) == "超时自动同意"
+    served.drain()
+    [card] = cards_of(served.store, head.userid)
+    assert card["replace_name"] == "超时自动同意"
+    [result] = cards_of(served.store, applicant.userid)
+    assert result["template_card"]["main_title"]["title"] == "您的申请已通过"

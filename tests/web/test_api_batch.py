@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hall.models import Task
 from hall.states import TaskStatus
@@ -23,7 +24,7 @@ def _submit(api: Api, who: Any, reason: str) -> int:
     return application_id
 
 
-def _task_of(session, application_id: int) -> Task:
+def _task_of(session: Session, application_id: int) -> Task:
     session.expire_all()
     task = session.scalar(select(Task).where(Task.application_id == application_id))
     assert task is not None
@@ -68,7 +69,13 @@ def test_english_and_bad_bodies(api: Api, school: School):
     task_id = 999_999
     en = api.post(PATH, school.bob, {"task_ids": [task_id]}, headers={"Accept-Language": "en"})
     assert en.get_json()["items"][0]["message"] == "Not found"
-    for body in ({"task_ids": []}, {"task_ids": ["1"]}, {"task_ids": list(range(1, 102))}, {}):
+    bodies: list[dict[str, Any]] = [
+        {"task_ids": []},
+        {"task_ids": ["1"]},
+        {"task_ids": list(range(1, 102))},
+        {},
+    ]
+    for body in bodies:
         response = api.post(PATH, school.bob, body)
         assert response.status_code == 422, body
     assert api.post(PATH, None, {"task_ids": [1]}).status_code == 401

@@ -48,6 +48,8 @@ CATALOGUE: dict[str, str] = {
     "征得同意": "Consent",
     "一人审批": "One person",
     "或签（一人同意即可）": "Any one (the first decision counts)",
+    "提醒审批人": "Remind the reviewer",
+    "到时限后": "At the time limit",
     "会签（全部同意）": "All must approve",
     "依次审批": "One after another",
     "申请人类别": "Applicant kind",

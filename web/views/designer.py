@@ -23,7 +23,7 @@ from flask.typing import ResponseReturnValue
 from pydantic import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
-from hall.definitions import PREFILL_SOURCES, FieldType, FormField, ProcessSpec
+from hall.definitions import PREFILL_SOURCES, FieldType, FormField, ProcessSpec, TimeoutAction
 from hall.designer import (
     APPLICANT_SUBJECTS,
     BARE_OPS,
@@ -37,6 +37,7 @@ from hall.designer import (
     RULE_LABELS,
     STEP_KIND_LABELS,
     STUDENT_LEVELS,
+    TIMEOUT_LABELS,
     Designer,
     DraftView,
     StepPreview,
@@ -102,6 +103,7 @@ JS_LABELS: dict[str, str] = {
     "levels": "向上级数（1 = 本部门）",
     "person_field": "人员字段",
     "time_limit": "时限（小时）",
+    "on_timeout": "到时限后",
     "condition": "条件（不填则总是执行）",
     "always": "总是执行",
     "group": "条件组",
@@ -240,6 +242,7 @@ def _choices(view: DraftView) -> dict[str, Any]:
         "field_types": [t.value for t in FieldType],
         "step_kinds": _labelled(STEP_KIND_LABELS),
         "modes": _labelled(MODE_LABELS),
+        "timeouts": _labelled(TIMEOUT_LABELS),
         "rule_types": _labelled(RULE_LABELS),
         "roles": _labelled(ROLE_LABELS),
         "prefill": sorted(PREFILL_SOURCES),
@@ -290,6 +293,11 @@ def _preview_context(view: DraftView) -> dict[str, Any]:
                 "rule": words.rule(s.approver),
                 "cc": [words.rule(rule) for rule in s.cc],
                 "limit": s.time_limit_hours,
+                "timeout": (
+                    gettext(TIMEOUT_LABELS[s.on_timeout])
+                    if s.on_timeout != TimeoutAction.REMIND
+                    else ""
+                ),
             }
             for s in spec.flow
         ]

@@ -28,6 +28,8 @@ ACTION_LABELS: dict[str, str] = {
     "reassign": "自动转交（原处理人已停用）",  # the hall's own hand-over (Flow.reassign)
     "admin_reassign": "改派",  # an administrator's (Hall.admin_reassign)
     "delegate": "委托转交（审批人外出）",  # the hall's own move (Flow.hand_to_delegate)
+    "timeout_approve": "超时自动同意",  # the step's on_timeout (Flow.time_out)
+    "timeout_reject": "超时自动驳回",
     "comment": "评论了",
     "cc": "抄送",
     "auto_pass": "自动通过",

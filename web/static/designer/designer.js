@@ -182,6 +182,7 @@
       grid.appendChild(input(p + ".mode", s.mode || "any", { label: T.mode, options: choices.modes, set: (v) => setOrDrop(s, "mode", v === "any" ? undefined : v) }));
       ruleFields(s.approver, p + ".approver", T.approver, (v) => { s.approver = retypeRule(s.approver, v); }).forEach((n) => grid.appendChild(n));
       grid.appendChild(input(p + ".time_limit_hours", s.time_limit_hours, { label: T.time_limit, type: "number", set: (v) => setOrDrop(s, "time_limit_hours", num(v)) }));
+      grid.appendChild(input(p + ".on_timeout", s.on_timeout || "remind", { label: T.on_timeout, options: choices.timeouts, set: (v) => setOrDrop(s, "on_timeout", v === "remind" ? undefined : v) }));
       item.appendChild(grid);
       item.appendChild(ccEditor(s, p));
       item.appendChild(conditionEditor(s, p));
