@@ -339,6 +339,14 @@ _UNKNOWN_ROLE = re.compile(r"^unknown role '(?P<role>.*)'$")
 _STEP_PROBLEM = re.compile(r"^step '(?P<key>[^']*)': (?P<rest>.*)$", re.DOTALL)
 _UNKNOWN_FIELD = re.compile(r"^condition uses unknown field '(?P<name>[^']*)'$")
 _NOT_PERSON_FIELD = re.compile(r"^(?P<field>'[^']*'|None) is not a person field of the form$")
+# A step's own rules (hall.definitions.Step), said at the setting they are about.
+_STEP_RULES = {
+    "on_timeout needs time_limit_hours": ("time_limit_hours", "到时限自动处理须先填写时限"),
+    "only approval steps decide on timeout": ("on_timeout", "只有审批环节可以到时限自动处理"),
+    "a handling step needs result_fields": ("result_fields", "办理环节须有办理结果字段"),
+    "only handling steps have result_fields": ("result_fields", "只有办理环节有办理结果字段"),
+    "consent comes from a person named in the form": ("approver", "同意须由表单中填写的人员给出"),
+}
 
 
 def _located(err: Mapping[str, Any], data: Mapping[str, Any]) -> Problem | None:
@@ -379,6 +387,10 @@ def _located(err: Mapping[str, Any], data: Mapping[str, Any]) -> Problem | None:
         return Problem(f"{path}.role", f"不认识的角色 {unknown_role.group('role')}")
     if not parts:
         return _step_problem(message, data) or Problem("", message)
+    own = _STEP_PROBLEM.match(message)
+    if own is not None and own["rest"] in _STEP_RULES:
+        setting, said = _STEP_RULES[own["rest"]]
+        return Problem(f"{path}.{setting}", said)
     return Problem(path, message)
 
 

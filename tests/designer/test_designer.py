@@ -271,3 +271,16 @@ def test_information_center_manages_department_administrators(designer, school, 
     head_grant = session.scalar(select(RoleGrant).where(RoleGrant.role_code == RoleCode.DEPT_HEAD))
     with pytest.raises(NotFound):
         designer.revoke_admin(school.it_admin.id, head_grant.id)
+
+
+def test_a_steps_own_rules_are_said_at_their_setting(designer, school):
+    designer.create(school.cs_admin.id, key="cs_t", name="草稿", department_code="CS")
+    data = _leave_spec("CS", key="cs_t")
+    data["flow"][0].pop("time_limit_hours", None)
+    data["flow"][0]["on_timeout"] = "approve"
+    view = designer.save(school.cs_admin.id, "cs_t", data)
+    assert [(p.path, p.message) for p in view.problems] == [
+        ("flow.0.time_limit_hours", "到时限自动处理须先填写时限")
+    ]
+    data["flow"][0]["time_limit_hours"] = 24
+    assert designer.save(school.cs_admin.id, "cs_t", data).valid
