@@ -83,6 +83,7 @@ class FormField(Strict):
     max_size_mb: float = Field(default=10, gt=0, le=100)
     accept: tuple[str, ...] = ()  # attachment: allowed extensions, e.g. ("pdf", "jpg")
     key_field: bool = False  # shown on the reviewer's card (up to 6)
+    printed: bool = True  # shown on the printable approval record (False: an ID number ...)
 
     @field_validator("prefill")
     @classmethod

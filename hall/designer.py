@@ -107,6 +107,7 @@ FIELD_PROP_LABELS: dict[str, str] = {
     "max_size_mb": "单个文件上限（MB）",
     "accept": "文件类型",
     "key_field": "卡片关键字段",
+    "printed": "打印记录中显示",
 }
 STEP_PROP_LABELS: dict[str, str] = {
     "name": "名称",
@@ -115,6 +116,7 @@ STEP_PROP_LABELS: dict[str, str] = {
     "mode": "审批方式",
     "condition": "条件",
     "time_limit_hours": "时限（小时）",
+    "on_timeout": "到时限后",
     "cc": "抄送",
     "result_fields": "办理结果字段",
     "allow_transfer": "允许转交",

@@ -470,6 +470,7 @@ CATALOGUE: dict[str, str] = {
     "类型": "Type",
     "选项一": "Option 1",
     "卡片关键字段": "Key field on the card",
+    "打印记录中显示": "Shown on the printed record",
     "自动填入": "Prefill",
     "选项（每行 值=显示名）": "Options (one a line: value=label)",
     "最长长度": "Maximum length",

@@ -9,6 +9,7 @@ from html import unescape
 
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
+from tests import factories
 from tests.web_views.helpers import pending_task, post, submit, text
 from web.views.present import mask_name
 from web.views.records import SALT
@@ -85,3 +86,25 @@ def test_mask_name():
     assert mask_name("李明") == "李*"
     assert mask_name("欧阳娜娜") == "欧**娜"
     assert mask_name("X") == "*"
+
+
+def test_a_field_marked_not_printed_stays_off_the_record(client_for, school, db, session):
+    spec = factories.simple_spec(
+        "CS",
+        key="with_id",
+        form=[
+            {"key": "reason", "label": "事由", "type": "text", "required": True},
+            {"key": "id_no", "label": "身份证号", "type": "text", "printed": False},
+        ],
+        flow=[{"key": "head", "name": "负责人审批", "approver": {"type": "dept_head"}}],
+    )
+    factories.process(session, spec)
+    session.commit()
+    app_id = submit(db, school.alice, "with_id", reason="开证明", id_no="110101199001011234")
+    alice = client_for(school.alice)
+    record = text(alice.get(f"/applications/{app_id}/record"))
+    assert "开证明" in record
+    assert "身份证号" not in record
+    assert "110101199001011234" not in record
+    # the application's own page still shows everything to those who may see it
+    assert "110101199001011234" in text(alice.get(f"/applications/{app_id}"))

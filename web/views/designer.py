@@ -84,6 +84,7 @@ JS_LABELS: dict[str, str] = {
     "first_option": "选项一",
     "required": "必填",
     "key_field": "卡片关键字段",
+    "printed": "打印记录中显示",
     "prefill": "自动填入",
     "help": "说明",
     "options": "选项（每行 值=显示名）",

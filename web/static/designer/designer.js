@@ -134,6 +134,7 @@
       grid.appendChild(input(p + ".type", f.type, { label: T.type, options: choices.field_types, rerender: true, set: (v) => { f.type = v; if (v === "choice" || v === "multichoice") { f.options = f.options || [{ value: "a", label: T.first_option }]; } else delete f.options; } }));
       grid.appendChild(input(p + ".required", f.required, { label: T.required, type: "checkbox", set: (v) => setOrDrop(f, "required", v || undefined) }));
       grid.appendChild(input(p + ".key_field", f.key_field, { label: T.key_field, type: "checkbox", set: (v) => setOrDrop(f, "key_field", v || undefined) }));
+      grid.appendChild(input(p + ".printed", f.printed !== false, { label: T.printed, type: "checkbox", set: (v) => setOrDrop(f, "printed", v ? undefined : false) }));
       grid.appendChild(input(p + ".prefill", f.prefill, { label: T.prefill, options: choices.prefill, blank: true, set: (v) => setOrDrop(f, "prefill", v || undefined) }));
       grid.appendChild(input(p + ".help", f.help, { label: T.help, set: (v) => setOrDrop(f, "help", v) }));
       if (f.type === "choice" || f.type === "multichoice") {
