@@ -264,6 +264,10 @@ class Material(Strict):
 
 class Options(Strict):
     auto_pass_applicant: bool = True  # a step whose approver is the applicant passes
+    # When a step's approver would be the applicant themselves (a head applying to their
+    # own department): "pass" leaves it to auto_pass_applicant; "superior" sends it up, to
+    # another head of their department or the one above, else the leader in charge.
+    applicant_approver: Literal["pass", "superior"] = "pass"
     auto_pass_repeat: bool = True  # a step whose approver already approved earlier passes
     resubmit_from: Literal["returner", "start"] = "returner"
     urge_interval_minutes: int | None = Field(default=None, ge=1)

@@ -61,7 +61,13 @@ from hall.models import (
     RoleGrant,
 )
 from hall.processes import publish
-from hall.resolve import applicant_facts, delegate, fallback_people, resolve_rule
+from hall.resolve import (
+    applicant_facts,
+    delegate,
+    fallback_people,
+    not_own_approver,
+    resolve_rule,
+)
 from hall.states import AppStatus
 
 log = logging.getLogger("hall.designer")
@@ -165,6 +171,10 @@ STEP_KIND_LABELS: dict[str, str] = {
     StepKind.NOTIFY: "报备",
     StepKind.HANDLE: "办理并填写结果",
     StepKind.CONSENT: "征得同意",
+}
+APPLICANT_APPROVER_LABELS: dict[str, str] = {
+    "pass": "自动通过",
+    "superior": "转给其上级审批",
 }
 TIMEOUT_LABELS: dict[str, str] = {
     TimeoutAction.REMIND: "提醒审批人",
@@ -1259,6 +1269,7 @@ class Designer:
                     owning_dept_id=draft.department_id,
                     words=words,
                     told=told,
+                    applicant_approver=spec.options.applicant_approver,
                 )
                 for i, step in enumerate(spec.flow)
             ]
@@ -1374,6 +1385,7 @@ def _preview(
     owning_dept_id: int,
     words: Words,
     told: set[int],
+    applicant_approver: str = "pass",
 ) -> StepPreview:
     runs = step.condition is None or evaluate(step.condition, facts)
     approvers: list[str] = []
@@ -1382,6 +1394,7 @@ def _preview(
     nobody = cc_nobody = False
     if runs:
         people = resolve_rule(session, step.approver, applicant, form)
+        people = not_own_approver(session, people, applicant, applicant_approver)
         if step.mode == "single":
             people = people[:1]
         for entry in delegate(session, people, today):

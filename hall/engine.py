@@ -53,6 +53,7 @@ from hall.resolve import (
     applicant_facts,
     delegate,
     fallback_people,
+    not_own_approver,
     resolve_rule,
 )
 from hall.states import FINAL_APP_STATES, OPEN_TASK_STATES, AppStatus, TaskStatus, fire
@@ -273,6 +274,9 @@ class Flow:
         # new tasks' INSERT, one unit-of-work flush instead of two.
         with self.session.no_autoflush:
             people = resolve_rule(self.session, step.approver, self.app.applicant, self.app.form)
+            people = not_own_approver(
+                self.session, people, self.app.applicant, self.spec.options.applicant_approver
+            )
             fallback = not people
             if fallback:
                 people = fallback_people(self.session, self.app.process.department_id)

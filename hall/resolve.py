@@ -137,6 +137,32 @@ def resolve_rule(
     return []
 
 
+def superiors(session: Session, person: Person) -> list[Person]:
+    """Who is above `person`: up their department chain, the first department with a head
+    other than them, else with a leader in charge other than them (分管领导)."""
+    for dept in _ancestors(person.department):
+        heads = [p for p in role_holders(session, RoleCode.DEPT_HEAD, dept.id) if p.id != person.id]
+        if heads:
+            return heads
+        leader = dept.leader_in_charge
+        if leader is not None and leader.id != person.id:
+            found = _active([leader])
+            if found:
+                return found
+    return []
+
+
+def not_own_approver(
+    session: Session, people: list[Person], applicant: Person, applicant_approver: str
+) -> list[Person]:
+    """With `applicant_approver: superior` (the process's option), the applicant never
+    approves their own application: the others the rule found, else their superiors."""
+    if applicant_approver != "superior" or all(p.id != applicant.id for p in people):
+        return people
+    others = [p for p in people if p.id != applicant.id]
+    return others or superiors(session, applicant)
+
+
 def delegate(session: Session, people: Iterable[Person], today: date) -> list[Assignee]:
     """Replace each person with their active delegate (one hop), keeping the order."""
     result: list[Assignee] = []

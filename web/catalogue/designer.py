@@ -49,6 +49,8 @@ CATALOGUE: dict[str, str] = {
     "一人审批": "One person",
     "或签（一人同意即可）": "Any one (the first decision counts)",
     "提醒审批人": "Remind the reviewer",
+    "审批人是申请人本人时": "When the approver is the applicant",
+    "转给其上级审批": "Send it to their superior",
     "到时限自动处理须先填写时限": "Set a time limit first",
     "只有审批环节可以到时限自动处理": "Only approval steps decide at the time limit",
     "办理环节须有办理结果字段": "A handling step needs result fields",

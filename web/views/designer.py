@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from hall.definitions import PREFILL_SOURCES, FieldType, FormField, ProcessSpec, TimeoutAction
 from hall.designer import (
+    APPLICANT_APPROVER_LABELS,
     APPLICANT_SUBJECTS,
     BARE_OPS,
     GROUP_LABELS,
@@ -105,6 +106,7 @@ JS_LABELS: dict[str, str] = {
     "person_field": "人员字段",
     "time_limit": "时限（小时）",
     "on_timeout": "到时限后",
+    "applicant_approver": "审批人是申请人本人时",
     "condition": "条件（不填则总是执行）",
     "always": "总是执行",
     "group": "条件组",
@@ -244,6 +246,7 @@ def _choices(view: DraftView) -> dict[str, Any]:
         "step_kinds": _labelled(STEP_KIND_LABELS),
         "modes": _labelled(MODE_LABELS),
         "timeouts": _labelled(TIMEOUT_LABELS),
+        "applicant_approvers": _labelled(APPLICANT_APPROVER_LABELS),
         "rule_types": _labelled(RULE_LABELS),
         "roles": _labelled(ROLE_LABELS),
         "prefill": sorted(PREFILL_SOURCES),

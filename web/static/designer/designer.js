@@ -102,6 +102,15 @@
     box.appendChild(input("visits", data.visits, { label: LABELS.visits, type: "number", set: (v) => setOrDrop(data, "visits", num(v)) }));
     text("contact");
     box.appendChild(input("immediate", data.immediate, { label: LABELS.immediate, type: "checkbox", set: (v) => setOrDrop(data, "immediate", v || undefined) }));
+    const options = data.options || {};
+    box.appendChild(input("options.applicant_approver", options.applicant_approver || "pass", {
+      label: T.applicant_approver, options: choices.applicant_approvers,
+      set: (v) => {
+        data.options = Object.assign({}, data.options);
+        setOrDrop(data.options, "applicant_approver", v === "pass" ? undefined : v);
+        if (!Object.keys(data.options).length) delete data.options;
+      },
+    }));
     text("description", { type: "textarea", wide: true });
     text("basis", { type: "textarea", wide: true });
     const materials = (data.materials || []).map((m) => m.name + (m.required === false ? T.optional_suffix : "")).join("\n");
