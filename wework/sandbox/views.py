@@ -61,6 +61,10 @@ def make_blueprint(get_store: Callable[[], SandboxStore]) -> Blueprint:
                 member = store.get_user(userid)
             except ApiError:
                 member = None
+        # The count first: a callback records its delivery (and any reply) before it
+        # counts itself done, so a page that reads 0 in flight also sees what it left.
+        # Read the other way round, a page could show neither.
+        sending = store.sending(userid) if member else 0
         page = render_template(
             "wecom_sandbox/phone.html",
             users=store.users(),
@@ -68,7 +72,7 @@ def make_blueprint(get_store: Callable[[], SandboxStore]) -> Blueprint:
             member=member,
             messages=store.inbox(userid) if member else [],
             deliveries=store.deliveries(userid) if member else [],
-            sending=store.sending(userid) if member else 0,
+            sending=sending,
             error=request.args.get("error", ""),
             callback_url=_settings().base_url + "/wecom/callback",
             verification_url=store.verification_url(),
