@@ -28,7 +28,7 @@ from web.views.common import (
     page_blueprint,
     person_id,
 )
-from web.views.stats import EXPORTS
+from web.views.stats import EXPORTS, request_period
 
 bp = page_blueprint("monitor", __name__)
 
@@ -110,32 +110,26 @@ _QUERY = re.compile(r"[a-z0-9=&]{1,200}")
 def export(fmt: str) -> Response:
     """办件导出: applications submitted in ?start..?end (default the last 30 days), of
     ?process or all the person administers, of ?status or any but drafts."""
-    if fmt not in EXPORTS:
-        return not_found_page()
+    if fmt not in EXPORTS or _reach() is None:
+        return not_found_page()  # an outsider learns nothing, not even what is wrong
     raw_status = request.args.get("status") or None
     exportable = {s.value for s in AppStatus} - {AppStatus.DRAFT.value}
     if raw_status is not None and raw_status not in exportable:
         return page("hall/error.html", 400, message=gettext("状态不对"))
     status = AppStatus(raw_status) if raw_status else None
     try:
+        period = request_period()
         with db().reader() as s:
-            try:
-                period = stats.parse_period(
-                    request.args.get("start"), request.args.get("end"), clock().now()
-                )
-                table = exports.export_applications(
-                    s,
-                    person_id(),
-                    period,
-                    process_id=request.args.get("process", type=int),
-                    status=status,
-                )
-            except Invalid as exc:
-                # An outsider gets the 404 page before being told what is wrong with a range.
-                if not reach_of(s, person_id()).administers:
-                    raise NotFound("未找到") from None
-                problem = invalid_fields(exc).get("range", exc.message)
-                return page("hall/error.html", 400, message=gettext(problem))
+            table = exports.export_applications(
+                s,
+                person_id(),
+                period,
+                process_id=request.args.get("process", type=int),
+                status=status,
+            )
+    except Invalid as exc:
+        problem = invalid_fields(exc).get("range", exc.message)
+        return page("hall/error.html", 400, message=gettext(problem))
     except NotFound:
         return not_found_page()
     mimetype, render = EXPORTS[fmt]

@@ -40,7 +40,8 @@ EXPORTS = {
 PLACEHOLDERS = frozenset({"（未记录）"})
 
 
-def _period() -> stats.Period:
+def request_period() -> stats.Period:
+    """?start and ?end as a period (the last 30 days when both are missing), or Invalid."""
     period = stats.parse_period(request.args.get("start"), request.args.get("end"), clock().now())
     # Days at the ends of the calendar (0001-01-01, 9999-12-31) parse, but the range's UTC
     # bounds overflow `datetime` when the queries use them: refuse such a range as a bad one
@@ -70,7 +71,7 @@ def index() -> Response:
     now = clock().now()
     errors: dict[str, str] = {}
     try:
-        period = _period()
+        period = request_period()
     except Invalid as exc:
         errors = {k: gettext(v) for k, v in invalid_fields(exc).items()}
         period = stats.default_period(now)
@@ -93,7 +94,7 @@ def export(chart: str, fmt: str) -> Response:
     try:
         with db().reader() as s:
             try:
-                period = _period()
+                period = request_period()
             except Invalid as exc:
                 # A bad date range is the viewer's mistake, said as such with a 400; but
                 # whom the statistics are for comes first: an outsider gets the 404 page.
