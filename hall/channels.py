@@ -335,6 +335,8 @@ def _render_cancelled(outbox: Outbox, f: _Facts, _app: Application | None) -> Me
         return Message(
             f"申请已撤回：{f.title}", f"申请人已撤回此申请{_serial_note(f)}，您无需再处理。"
         )
+    if label := _text(outbox.payload or {}, "label"):  # the hall decided it (超时自动同意)
+        return Message(f"待办{label}：{f.title}", f"{reason}{_serial_note(f)}，您无需再处理。")
     if reason in HANDLED_ELSEWHERE_REASONS:
         by = f"（{f.actor}）" if f.actor else ""
         return Message(

@@ -28,6 +28,7 @@ from hall.states import AppStatus
 from hall.stats import Period, Table
 
 MAX_ROWS = 50_000  # a bigger export is a narrower range or one process away
+TOO_MANY = "超过 {n} 条，请缩短时间范围或选择一个事项"
 STATUS_COLUMN = "状态"  # its cells are AppStatus values; the web view words them
 COLUMNS = (
     "编号",
@@ -115,8 +116,8 @@ def export_applications(
         query = query.where(_status == status)
     found_rows = session.execute(query).all()
     if len(found_rows) > MAX_ROWS:
-        message = f"超过 {MAX_ROWS} 条，请缩短时间范围或选择一个事项"
-        raise Invalid(message, fields={"range": message})
+        message = TOO_MANY.format(n=MAX_ROWS)
+        raise Invalid(message, fields={"range": message}, limit=MAX_ROWS)
     version_ids = {row.version_id for row in found_rows}
     versions = {
         v.id: v

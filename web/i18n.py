@@ -119,6 +119,9 @@ CATALOGUE: dict[str, str] = {
         "for one service, each form field gets a column too."
     ),
     "全部状态": "All statuses",
+    "超过 {n} 条，请缩短时间范围或选择一个事项": (
+        "Over {n} rows: choose a shorter range or one service"
+    ),
     "工号/学号": "Staff/student no.",
     "申请人部门": "Applicant's department",
     "状态不对": "Unknown status",

@@ -47,7 +47,9 @@ def test_approve_at_the_time_limit_moves_the_flow_on(hall, db, session, school, 
     told = factories.outbox_of(session, app_id, Kind.TASK_CANCELLED)
     dean_told = next(o for o in told if o.recipient_id == school.dean.id)
     assert dean_told.payload["label"] == "超时自动同意"
-    assert render(session, dean_told).body.startswith("办理时限已过，已超时自动同意")
+    told_as = render(session, dean_told)
+    assert told_as.title.startswith("待办超时自动同意：")
+    assert told_as.body.startswith("办理时限已过，已超时自动同意")
     assert remind_all(db, clock.now()) == 0  # nothing left overdue to remind
     assert status_of(session, app_id) is AppStatus.PENDING
 

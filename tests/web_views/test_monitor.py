@@ -171,3 +171,5 @@ def test_an_export_too_big_is_refused_not_cut(client_for, school, db, admins, mo
     response = client_for(admins[0]).get("/monitor/export.csv")
     assert response.status_code == 400
     assert "超过 1 条，请缩短时间范围或选择一个事项" in text(response)
+    english = client_for(admins[0]).get("/monitor/export.csv", headers={"Accept-Language": "en"})
+    assert "Over 1 rows: choose a shorter range or one service" in text(english)

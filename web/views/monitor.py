@@ -128,6 +128,10 @@ def export(fmt: str) -> Response:
                 status=status,
             )
     except Invalid as exc:
+        if "limit" in exc.detail:  # too many rows: said with its number, in either language
+            return page(
+                "hall/error.html", 400, message=gettext(exports.TOO_MANY, n=exc.detail["limit"])
+            )
         problem = invalid_fields(exc).get("range", exc.message)
         return page("hall/error.html", 400, message=gettext(problem))
     except NotFound:
