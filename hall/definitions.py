@@ -60,6 +60,12 @@ class Option(Strict):
     label: str = Field(min_length=1, max_length=64)
 
 
+# The largest file a field may take. A request carries at most this plus 2 MB (the web
+# app's MAX_CONTENT_LENGTH, the API's upload limit); the designer refuses larger fields.
+# Versions published with more stay readable, their uploads stop at the request limit.
+UPLOAD_MAX_MB = 30
+
+
 class FormField(Strict):
     key: str = Field(pattern=KEY_RE)
     label: str = Field(min_length=1, max_length=64)

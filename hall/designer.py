@@ -30,6 +30,7 @@ from hall.conditions import Facts, evaluate
 from hall.db import Database
 from hall.definitions import (
     KEY_RE,
+    UPLOAD_MAX_MB,
     AllOf,
     AnyOf,
     ApproverRule,
@@ -525,7 +526,23 @@ def _reference_problems(session: Session, spec: ProcessSpec) -> list[Problem]:
             if userid not in active
         )
     problems.extend(condition_problems(spec, known))
+    problems.extend(_upload_problems(spec))
     return problems
+
+
+def _upload_problems(spec: ProcessSpec) -> list[Problem]:
+    """Attachment fields that ask for files larger than any request may carry."""
+    fields = [(f"form.{i}", f) for i, f in enumerate(spec.form)]
+    fields += [
+        (f"flow.{i}.result_fields.{k}", f)
+        for i, step in enumerate(spec.flow)
+        for k, f in enumerate(step.result_fields)
+    ]
+    return [
+        Problem(f"{path}.max_size_mb", f"单个文件上限最多 {UPLOAD_MAX_MB} MB")
+        for path, f in fields
+        if f.type == FieldType.ATTACHMENT and f.max_size_mb > UPLOAD_MAX_MB
+    ]
 
 
 def condition_problems(spec: ProcessSpec, departments: set[str]) -> list[Problem]:

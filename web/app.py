@@ -11,6 +11,7 @@ from sqlalchemy import text
 from callbacks import init_app as init_callbacks
 from config import Settings, load_settings
 from hall.db import Database
+from hall.definitions import UPLOAD_MAX_MB
 from web.api import init_app as init_api
 from web.auth import init_app as init_auth
 from web.views import init_app as init_views
@@ -31,7 +32,7 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
-        MAX_CONTENT_LENGTH=32 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=(UPLOAD_MAX_MB + 2) * 1024 * 1024,  # one file and the form
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]

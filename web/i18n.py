@@ -536,6 +536,7 @@ CATALOGUE: dict[str, str] = {
     "{label} {old} → {new}": "{label} {old} → {new}",
     "没有编码为 {code} 的部门": "No department has the code {code}",
     "没有在职人员 {userid}": "No active person {userid}",
+    "单个文件上限最多 {n} MB": "At most {n} MB per file",
     "{who}，代 {name} 审批": "{who}, for {name}",
     "页面不存在": "Not found",
     "草稿不存在": "No such draft",

@@ -284,3 +284,16 @@ def test_a_steps_own_rules_are_said_at_their_setting(designer, school):
     ]
     data["flow"][0]["time_limit_hours"] = 24
     assert designer.save(school.cs_admin.id, "cs_t", data).valid
+
+
+def test_a_file_field_may_not_ask_for_more_than_a_request_carries(designer, school):
+    designer.create(school.cs_admin.id, key="cs_f", name="草稿", department_code="CS")
+    data = _leave_spec("CS", key="cs_f")
+    data["form"].append({"key": "scan", "label": "扫描件", "type": "attachment", "max_size_mb": 50})
+    view = designer.save(school.cs_admin.id, "cs_f", data)
+    index = len(data["form"]) - 1
+    assert [(p.path, p.message) for p in view.problems] == [
+        (f"form.{index}.max_size_mb", "单个文件上限最多 30 MB")
+    ]
+    data["form"][-1]["max_size_mb"] = 30
+    assert designer.save(school.cs_admin.id, "cs_f", data).valid

@@ -29,6 +29,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 from werkzeug.exceptions import NotFound as NotFound404
 
 from hall.db import Database
+from hall.definitions import UPLOAD_MAX_MB
 from hall.errors import AlreadyDecided, Conflict, HallError, Invalid, NotFound, RateLimited
 from hall.models import Person, PersonStatus
 from hall.tokens import person_for_token
@@ -38,7 +39,7 @@ from web.api.schemas import MAX_ID, ErrorBody, ErrorDetail
 log = logging.getLogger("hall.api")
 
 MAX_BODY_KB = 256
-MAX_UPLOAD_MB = 32  # a multipart body; each attachment field sets its own, smaller limit
+MAX_UPLOAD_MB = UPLOAD_MAX_MB + 2  # a multipart body; each field sets its file's limit
 FILE_PART = "file"  # the one file part of a multipart body
 CSRF_PART = "csrf_token"
 # Only its protect() is used, on the app the pages' instance was initialised on.

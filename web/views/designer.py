@@ -159,6 +159,7 @@ MESSAGES: tuple[str, ...] = (
     "{label} {old} → {new}",
     "没有编码为 {code} 的部门",
     "没有在职人员 {userid}",
+    "单个文件上限最多 {n} MB",
     "{who}，代 {name} 审批",
     "表单中没有字段 {name}",
     "不认识的角色 {role}",
