@@ -173,6 +173,10 @@ STEP_KIND_LABELS: dict[str, str] = {
     StepKind.HANDLE: "办理并填写结果",
     StepKind.CONSENT: "征得同意",
 }
+RESUBMIT_LABELS: dict[str, str] = {
+    "returner": "回到退回的环节",
+    "start": "从第一个环节重新审批",
+}
 APPLICANT_APPROVER_LABELS: dict[str, str] = {
     "pass": "自动通过",
     "superior": "转给其上级审批",
@@ -347,6 +351,25 @@ _CONDITION_MESSAGES = {
     ("too_short", "all"): "条件组至少要有一项",
     ("too_short", "any"): "条件组至少要有一项",
 }
+# pydantic's own checks of a value, said in the designer's language (ctx fills the {…}).
+_TYPE_MESSAGES = {
+    "missing": "必填",
+    "greater_than_equal": "不能小于 {ge}",
+    "greater_than": "应大于 {gt}",
+    "less_than_equal": "不能大于 {le}",
+    "less_than": "应小于 {lt}",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "int_from_float": "应为整数",
+    "float_parsing": "应为数字",
+    "float_type": "应为数字",
+    "string_too_long": "不能超过 {max_length} 个字符",
+    "string_too_short": "至少 {min_length} 个字符",
+    "string_pattern_mismatch": "格式不正确",
+    "too_long": "最多 {max_length} 项",
+    "bool_parsing": "应为是或否",
+    "extra_forbidden": "不认识的设置项",
+}
 _RULE_NEEDS = re.compile(r"^approver rule '\w+' needs '(?P<name>\w+)'$")
 _UNKNOWN_ROLE = re.compile(r"^unknown role '(?P<role>.*)'$")
 _STEP_PROBLEM = re.compile(r"^step '(?P<key>[^']*)': (?P<rest>.*)$", re.DOTALL)
@@ -386,6 +409,11 @@ def _located(err: Mapping[str, Any], data: Mapping[str, Any]) -> Problem | None:
         return None  # pydantic's echo of its items' own errors: the list is not empty
     path = ".".join(parts)
     message = str(err["msg"]).removeprefix("Value error, ")
+    if (said := _TYPE_MESSAGES.get(str(err["type"]))) is not None:
+        try:
+            message = said.format(**(err.get("ctx") or {}))
+        except (KeyError, IndexError):
+            message = said.split("{", 1)[0].strip() or message
     if ".condition" in f".{path}" and parts:
         known = _CONDITION_MESSAGES.get((str(err["type"]), parts[-1]))
         if err["type"] == "extra_forbidden":

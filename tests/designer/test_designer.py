@@ -297,3 +297,15 @@ def test_a_file_field_may_not_ask_for_more_than_a_request_carries(designer, scho
     ]
     data["form"][-1]["max_size_mb"] = 30
     assert designer.save(school.cs_admin.id, "cs_f", data).valid
+
+
+def test_value_checks_are_said_in_chinese(designer, school):
+    designer.create(school.cs_admin.id, key="cs_v", name="草稿", department_code="CS")
+    data = _leave_spec("CS", key="cs_v")
+    data["options"] = {"urge_interval_minutes": 0, "resubmit_from": "start"}
+    data["flow"][0]["time_limit_hours"] = "x"
+    view = designer.save(school.cs_admin.id, "cs_v", data)
+    assert sorted((p.path, p.message) for p in view.problems) == [
+        ("flow.0.time_limit_hours", "应为整数"),
+        ("options.urge_interval_minutes", "不能小于 1"),
+    ]

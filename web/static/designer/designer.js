@@ -102,14 +102,31 @@
     box.appendChild(input("visits", data.visits, { label: LABELS.visits, type: "number", set: (v) => setOrDrop(data, "visits", num(v)) }));
     text("contact");
     box.appendChild(input("immediate", data.immediate, { label: LABELS.immediate, type: "checkbox", set: (v) => setOrDrop(data, "immediate", v || undefined) }));
+    // The process's options (hall.definitions.Options): a default is left out of the data.
     const options = data.options || {};
+    const option = (key, value) => {
+      data.options = Object.assign({}, data.options);
+      setOrDrop(data.options, key, value);
+      if (!Object.keys(data.options).length) delete data.options;
+    };
     box.appendChild(input("options.applicant_approver", options.applicant_approver || "pass", {
       label: T.applicant_approver, options: choices.applicant_approvers,
-      set: (v) => {
-        data.options = Object.assign({}, data.options);
-        setOrDrop(data.options, "applicant_approver", v === "pass" ? undefined : v);
-        if (!Object.keys(data.options).length) delete data.options;
-      },
+      set: (v) => option("applicant_approver", v === "pass" ? undefined : v),
+    }));
+    box.appendChild(input("options.resubmit_from", options.resubmit_from || "returner", {
+      label: T.resubmit_from, options: choices.resubmit_froms,
+      set: (v) => option("resubmit_from", v === "returner" ? undefined : v),
+    }));
+    box.appendChild(input("options.urge_interval_minutes", options.urge_interval_minutes, {
+      label: T.urge_interval, type: "number", set: (v) => option("urge_interval_minutes", num(v)),
+    }));
+    box.appendChild(input("options.auto_pass_applicant", options.auto_pass_applicant !== false, {
+      label: T.auto_pass_applicant, type: "checkbox",
+      set: (v) => option("auto_pass_applicant", v ? undefined : false),
+    }));
+    box.appendChild(input("options.auto_pass_repeat", options.auto_pass_repeat !== false, {
+      label: T.auto_pass_repeat, type: "checkbox",
+      set: (v) => option("auto_pass_repeat", v ? undefined : false),
     }));
     text("description", { type: "textarea", wide: true });
     text("basis", { type: "textarea", wide: true });
