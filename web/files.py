@@ -128,17 +128,6 @@ TOO_LARGE = "file_too_large"  # 413: over the field's limit
 WRONG_TYPE = "file_type"  # 415: content not an accepted type, or an empty file
 
 
-@dataclass(frozen=True)
-class Stored:
-    """What an upload answers: enough to attach it and to show it."""
-
-    id: int
-    filename: str
-    size: int
-    content_type: str
-    sha256: str
-
-
 def attachment_field(
     db: Database, person_id: int, process_key: str, field_key: str, application_id: int | None
 ) -> FormField:
@@ -185,7 +174,7 @@ def store(
     filename: str,
     data: bytes,
     now: datetime,
-) -> Stored:
+) -> queries.AttachmentOut:
     """Check `data` against the field and keep it; Refused changes nothing."""
     if len(data) > math.floor(spec.max_size_mb * MB):
         raise Refused(413, TOO_LARGE, limit_mb=spec.max_size_mb)
@@ -216,7 +205,7 @@ def store(
             )
             s.add(row)
             s.flush()
-            return Stored(row.id, row.filename, row.size, row.content_type, digest)
+            return queries.attachment_out(row)
     except BaseException:
         path.unlink(missing_ok=True)  # no row points at it: nothing would ever remove it
         raise

@@ -59,7 +59,7 @@ def upload_attachment(call: ApiCall) -> queries.AttachmentOut:
     )
     clock = current_app.extensions.get("hall.clock") or SystemClock()
     try:
-        stored = files.store(
+        return files.store(
             call.db,
             files.upload_root(),
             uploader_id=call.person_id,
@@ -70,14 +70,6 @@ def upload_attachment(call: ApiCall) -> queries.AttachmentOut:
         )
     except files.Refused as exc:
         raise ApiError(exc.status, exc.code, limit=f"{exc.limit_mb or 0:g}") from None
-    return queries.AttachmentOut(
-        id=stored.id,
-        field=spec.key,
-        filename=stored.filename,
-        size=stored.size,
-        content_type=stored.content_type,
-        sha256=stored.sha256,
-    )
 
 
 @api.route(
