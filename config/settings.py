@@ -26,6 +26,8 @@ SANDBOX_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 SANDBOX_CONTACTS_SECRET = "sandbox-contacts-secret"  # noqa: S105 - simulator only
 SANDBOX_CONTACTS_TOKEN = "sandboxcontactstoken"  # noqa: S105 - simulator only
 SANDBOX_CONTACTS_AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
+SANDBOX_SMS_SECRET = "sandbox-sms-gateway-secret"  # noqa: S105 - simulator only
+SANDBOX_SMS_SIGN_NAME = "网上办事大厅"
 DEFAULT_WECOM_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin"
 # `hall run` writes the embedded Redis's URL here (under var/redis/) while it runs.
 EMBEDDED_REDIS_URL_FILE = "url"
@@ -71,6 +73,20 @@ class Settings(BaseSettings):
     cas_rest: bool = False
 
     sms_provider: Literal["sandbox", "aliyun", "tencent", "http"] = "sandbox"
+    # The signature (签名) and the vendor's ids of the hall's two templates (sms/templates.py).
+    sms_sign_name: str = ""
+    sms_template_code: str = ""
+    sms_template_result: str = ""
+    sms_access_key_id: str = ""  # aliyun
+    sms_access_key_secret: str = ""
+    sms_secret_id: str = ""  # tencent
+    sms_secret_key: str = ""
+    sms_sdk_app_id: str = ""
+    sms_region: str = "ap-guangzhou"
+    sms_endpoint: str = ""  # the vendor's API host, when not its public default
+    sms_http_url: str = ""  # http: the school's own gateway, and the key requests are signed with
+    sms_http_secret: str = ""
+    sms_receipt_token: str = ""  # the secret in the vendors' delivery-receipt URL
 
     # Engine knobs with safe defaults.
     urge_interval_minutes: int = Field(default=30, ge=1, le=24 * 60)
@@ -144,6 +160,7 @@ class Settings(BaseSettings):
                 ("wecom_contacts_aes_key", SANDBOX_CONTACTS_AES_KEY),
                 ("wecom_api_base", f"{self.base_url}/_sandbox/wecom/cgi-bin"),
                 ("cas_url", f"{self.base_url}/_sandbox/cas/"),
+                ("sms_sign_name", SANDBOX_SMS_SIGN_NAME),
             ):
                 if not getattr(self, name):
                     put(self, name, value)

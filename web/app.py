@@ -12,6 +12,7 @@ from callbacks import init_app as init_callbacks
 from config import Settings, load_settings
 from hall.db import Database
 from hall.definitions import UPLOAD_MAX_MB
+from sms import sandbox as sms_sandbox
 from web.api import init_app as init_api
 from web.auth import init_app as init_auth
 from web.views import init_app as init_views
@@ -56,6 +57,7 @@ def create_app(
     init_api(app)  # last: its error handlers defer to the pages' for other paths
     if settings.sandbox:
         wecom_sandbox.init_app(app)
+        sms_sandbox.init_app(app)
     return app
 
 

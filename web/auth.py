@@ -138,6 +138,16 @@ def _begin_login(target: str) -> BaseResponse:
     return redirect(auth.cas.login_url(auth.service_url(target)))
 
 
+def start_session(person_id: int, userid: str, *, via: str) -> RedisSession:
+    """A fresh server-side session (new key: no fixation) for a person who proved who they
+    are through `via` (cas, wecom, sms)."""
+    current = _server_session()
+    current.clear()
+    current.rotate()
+    current.update(person_id=person_id, userid=userid, login_via=via, login_at=utcnow())
+    return current
+
+
 def _sign_in(userid: str, *, via: str, target: str, ticket: str = "") -> BaseResponse:
     """Start a fresh session for a known, active person; never create an account."""
     auth = _auth()
@@ -147,10 +157,7 @@ def _sign_in(userid: str, *, via: str, target: str, ticket: str = "") -> BaseRes
         return _page(
             "no_account.html", 403, userid=userid, cas_logout=auth.cas.logout_url(), via=via
         )
-    current = _server_session()
-    current.clear()
-    current.rotate()
-    current.update(person_id=person_id, userid=userid, login_via=via, login_at=utcnow())
+    current = start_session(person_id, userid, via=via)
     if ticket:
         current["cas_ticket"] = ticket
         auth.store.link_ticket(ticket, current.key)
@@ -209,7 +216,10 @@ def login_wecom() -> BaseResponse:
 @bp.route("/logout", methods=["GET", "POST"])
 def logout() -> BaseResponse:
     auth = _auth()
+    via = session.get("login_via")
     session.clear()
+    if via == "sms":  # off-campus people never signed in to CAS
+        return redirect("/login/sms")
     return redirect(auth.cas.logout_url(f"{auth.settings.base_url}/"))
 
 

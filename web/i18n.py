@@ -652,9 +652,10 @@ CATALOGUE: dict[str, str] = {
 }
 
 from web.catalogue import designer as _designer_texts  # noqa: E402
+from web.catalogue import offcampus as _offcampus_texts  # noqa: E402
 from web.catalogue import selfreg as _selfreg_texts  # noqa: E402
 
-for _area in (_designer_texts, _selfreg_texts):
+for _area in (_designer_texts, _selfreg_texts, _offcampus_texts):
     CATALOGUE.update(_area.CATALOGUE)
 
 STATUS_LABELS: dict[str, str] = {

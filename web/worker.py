@@ -32,6 +32,7 @@ from hall.relay import Relay
 from selfreg.push import JoinChannel
 from sync import contact_events
 from sync import jobs as sync_jobs
+from web.sms_channel import SmsChannel
 from web.wecom_channel import WeComCardChannel
 
 log = logging.getLogger("hall.worker")
@@ -65,7 +66,8 @@ def build_channels(settings: Settings, connection: redis.Redis) -> ChannelRegist
     """Every channel the hall delivers through, in order; a new channel is one more line.
 
     WeCom cards go through the real API or, in sandbox mode, the simulator served by the
-    web process at HALL_BASE_URL; its access token lives in Redis (`connection`).
+    web process at HALL_BASE_URL; its access token lives in Redis (`connection`). SMS go
+    through HALL_SMS_PROVIDER (the sandbox gateway, likewise served by the web process).
     """
     return ChannelRegistry(
         [
@@ -73,6 +75,7 @@ def build_channels(settings: Settings, connection: redis.Redis) -> ChannelRegist
             LogChannel(),
             WeComCardChannel.from_settings(settings, connection),
             JoinChannel.from_settings(settings, connection),  # self-registration pushes
+            SmsChannel(settings, connection),  # off-campus codes and results
         ]
     )
 

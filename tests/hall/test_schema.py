@@ -17,11 +17,12 @@ from hall.states import AppStatus, IllegalTransition, fire
 from tests import factories
 from tests.conftest import _create_pg_database, _drop_pg_database
 
-# The sync's and self-registration's tables live on the same metadata; hall/ may not import
-# sync/ or selfreg/, so load them here.
+# The sync's, self-registration's and SMS tables live on the same metadata; hall/ may not import
+# sync/, selfreg/ or sms/, so load them here.
 importlib.import_module("sync.models")
 importlib.import_module("sync.staging")
 importlib.import_module("selfreg.models")
+importlib.import_module("sms.models")
 
 
 def test_migrations_match_models(engine):

@@ -26,6 +26,7 @@ from web.views import (
     designer,
     messages,
     monitor,
+    offcampus,
     people,
     records,
     selfreg,
@@ -65,6 +66,7 @@ def init_app(app: Flask) -> None:
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(selfreg.bp)  # public: joining the school's WeCom
+    app.register_blueprint(offcampus.bp)  # public: off-campus sign-in by SMS code
     # designer, statistics, monitoring of pending to-dos, system pages
     for module in (designer, stats, monitor, admin):
         app.register_blueprint(module.bp)

@@ -1,0 +1,61 @@
+"""The hall's SMS templates. Vendors send only templates they approved, so each has a
+vendor id (HALL_SMS_TEMPLATE_*) and the text filed for approval, which the sandbox and a
+plain HTTP gateway render themselves. Parameters are cut to what vendors accept."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from config import Settings
+
+PARAM_MAX = 35  # Aliyun's limit for an ordinary template variable
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    name: str
+    text: str  # the wording filed with the vendor, ${param} placeholders
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(_PLACEHOLDER.findall(self.text))
+
+    def render(self, values: dict[str, str]) -> str:
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), self.text)
+
+
+TEMPLATES = {
+    "code": Template("code", "您的验证码为${code}，5分钟内有效。如非本人操作，请忽略本短信。"),
+    "result": Template(
+        "result",
+        "您申请的${title}${outcome}，办件编号${serial}。详情请登录网上办事大厅查看：${link}",
+    ),
+}
+
+
+class UnknownTemplate(ValueError):
+    pass
+
+
+def template(name: str) -> Template:
+    try:
+        return TEMPLATES[name]
+    except KeyError:
+        raise UnknownTemplate(f"no SMS template {name!r}") from None
+
+
+def vendor_id(settings: Settings, name: str) -> str:
+    """The vendor's id of a hall template; the sandbox's own ids are the names."""
+    configured = {"code": settings.sms_template_code, "result": settings.sms_template_result}
+    return configured.get(name) or name
+
+
+def cut(value: str, limit: int = PARAM_MAX) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def ordered(name: str, values: dict[str, str]) -> list[str]:
+    """Parameters in placeholder order (Tencent's TemplateParamSet is a list)."""
+    return [values.get(param, "") for param in template(name).params]

@@ -1,0 +1,197 @@
+"""The SMS channel: sign-in codes and application results reach off-campus people by SMS.
+
+| outbox kind          | what the phone gets                                            |
+|----------------------|----------------------------------------------------------------|
+| `sms_code`           | the sign-in code (`sms.templates` "code")                       |
+| `application_result` | an off-campus applicant's result, with a link to the application |
+
+Staff and students are told in WeCom, never by SMS. A result goes to the mobile number the
+applicant gave on the form (every off-campus process requires one), else their account's.
+
+Codes travel through the outbox like every other message, so a gateway outage is retried
+with backoff and a restart loses nothing. The code itself is never written to the database:
+the page puts it in Redis under the message's `out_id` for 5 minutes; the row and the
+delivery log hold it masked. Each message is logged in `sms_message` (sms/models.py) in the
+delivery job's transaction; a gateway's refusal is logged as FAILED and not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config import Settings, SettingsError
+from hall.channels import ChannelError, Deferred, PermanentError, result_of
+from hall.clock import utcnow
+from hall.definitions import FieldType
+from hall.models import Application, Outbox, Person, PersonKind
+from hall.outbox import Kind, emit
+from hall.processes import version_spec
+from sms.codes import CODE_TTL
+from sms.models import MASK, SmsMessage, SmsPurpose, SmsStatus
+from sms.providers import Sms, SmsError, SmsProvider, SmsRateLimited, SmsRejected, make_provider
+from sms.templates import cut
+
+log = logging.getLogger("hall.deliver.sms")
+
+CODE_KIND = "sms_code"
+PENDING_CODE = "sms:outgoing:"  # + out_id → the code, until sent or expired
+
+
+def queue_code(session: Session, connection: redis.Redis, phone: str, code: str) -> SmsMessage:
+    """Log a sign-in code for `phone` and queue it in the caller's transaction.
+
+    Redis gets the code first, so the delivery can never run before it is there.
+    """
+    out_id = f"c{secrets.token_hex(12)}"
+    connection.set(f"{PENDING_CODE}{out_id}", code, ex=CODE_TTL)
+    row = SmsMessage(
+        phone=phone,
+        purpose=SmsPurpose.LOGIN,
+        template="code",
+        params={"code": MASK},
+        out_id=out_id,
+        provider="",
+        status=SmsStatus.QUEUED,
+    )
+    session.add(row)
+    session.flush()
+    outbox = emit(session, CODE_KIND, recipient_id=None, sms_message_id=row.id)
+    session.flush()
+    row.outbox_id = outbox.id
+    return row
+
+
+def _form_mobile(app: Application) -> str:
+    """The mobile number the applicant gave on the form, if the form asks for one."""
+    for field in version_spec(app.version).form:
+        value = (app.form or {}).get(field.key)
+        if field.type == FieldType.MOBILE and isinstance(value, str) and value:
+            return value
+    return ""
+
+
+class SmsChannel:
+    """Delivers sign-in codes and off-campus results through the configured provider."""
+
+    name = "sms"
+
+    def __init__(
+        self, settings: Settings, connection: redis.Redis, provider: SmsProvider | None = None
+    ) -> None:
+        self.settings = settings
+        self.redis = connection
+        self._provider = provider
+
+    @property
+    def provider(self) -> SmsProvider:
+        if self._provider is None:
+            try:
+                self._provider = make_provider(self.settings)
+            except SettingsError as exc:  # not configured: nothing can be sent, ever
+                raise PermanentError(f"SMS is not configured: {exc}") from exc
+        return self._provider
+
+    def accepts(self, outbox: Outbox) -> bool:
+        if outbox.kind == CODE_KIND:
+            return True
+        return outbox.kind == Kind.APPLICATION_RESULT and outbox.recipient_id is not None
+
+    def send(self, session: Session, outbox: Outbox) -> None:
+        if outbox.kind == CODE_KIND:
+            self._send_code(session, outbox)
+        else:
+            self._send_result(session, outbox)
+
+    def _send_code(self, session: Session, outbox: Outbox) -> None:
+        message_id = (outbox.payload or {}).get("sms_message_id")
+        row = session.get(SmsMessage, message_id) if isinstance(message_id, int) else None
+        if row is None:
+            raise PermanentError(f"outbox {outbox.id}: no SMS log row {message_id!r}")
+        if row.status != SmsStatus.QUEUED:
+            return  # a retried job after a commit we did not hear about: never twice
+        code = self.redis.get(f"{PENDING_CODE}{row.out_id}")
+        if code is None:
+            self._failed(row, "the code expired before it could be sent")
+            return
+        value = code.decode() if isinstance(code, bytes) else str(code)
+        self._deliver(row, {"code": value})
+        self.redis.delete(f"{PENDING_CODE}{row.out_id}")
+
+    def _send_result(self, session: Session, outbox: Outbox) -> None:
+        recipient = session.get(Person, outbox.recipient_id) if outbox.recipient_id else None
+        if recipient is None or recipient.kind != PersonKind.OFFCAMPUS:
+            return  # school members are told in WeCom
+        done = session.scalar(select(SmsMessage.id).where(SmsMessage.outbox_id == outbox.id))
+        if done is not None:
+            return
+        app = session.get(Application, outbox.application_id) if outbox.application_id else None
+        if app is None:
+            raise PermanentError(f"outbox {outbox.id} names no application")
+        phone = _form_mobile(app) or (recipient.mobile or "")
+        if not phone:
+            log.warning("outbox %s: %s has no mobile number, no SMS", outbox.id, recipient.userid)
+            return
+        outcome, _results = result_of(app, str((outbox.payload or {}).get("outcome") or ""))
+        params = {
+            "title": cut(app.version.name, 20),
+            "outcome": OUTCOME_SMS.get(outcome, OUTCOME_SMS["handled"]),
+            "serial": app.serial,
+            # Never cut: a cut link is no link. /m/ is short on purpose (vendor limits).
+            "link": f"{self.settings.base_url}/m/{app.id}",
+        }
+        row = SmsMessage(
+            phone=phone,
+            purpose=SmsPurpose.RESULT,
+            template="result",
+            params=params,
+            out_id=f"o{outbox.id}",
+            provider="",
+            status=SmsStatus.QUEUED,
+            outbox_id=outbox.id,
+        )
+        session.add(row)
+        self._deliver(row, params)
+        session.flush()
+
+    def _deliver(self, row: SmsMessage, params: dict[str, str]) -> None:
+        provider = self.provider
+        row.provider = provider.name
+        try:
+            sent = provider.send(Sms(row.phone, row.template, params, row.out_id))
+        except SmsRateLimited as exc:
+            raise Deferred(str(exc), retry_after=exc.retry_after) from exc
+        except SmsRejected as exc:
+            self._failed(row, f"{exc.code}: {exc}" if exc.code else str(exc))
+            return
+        except SmsError as exc:
+            raise ChannelError(str(exc)) from exc
+        row.status = SmsStatus.SENT
+        row.provider_id = sent.provider_id or None
+        row.sent_at = utcnow()
+        log.info("sms %s sent to %s via %s", row.out_id, mask(row.phone), provider.name)
+
+    @staticmethod
+    def _failed(row: SmsMessage, error: str) -> None:
+        row.status = SmsStatus.FAILED
+        row.error = error[:2000]
+        log.warning("sms %s to %s failed: %s", row.out_id, mask(row.phone), error)
+
+
+# How each outcome reads in「您申请的${title}${outcome}」.
+OUTCOME_SMS = {
+    "approved": "已通过",
+    "rejected": "未通过",
+    "returned": "被退回，请修改后重新提交",
+    "handled": "已办结",
+    "withdrawn": "已撤回",
+}
+
+
+def mask(phone: str) -> str:
+    """138****0001: enough to tell numbers apart in logs and pages, not to dial."""
+    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 8 else "****"
