@@ -15,6 +15,7 @@ from hall.definitions import UPLOAD_MAX_MB
 from sms import sandbox as sms_sandbox
 from web.api import init_app as init_api
 from web.auth import init_app as init_auth
+from web.sms_receipts import init_app as init_sms_receipts
 from web.views import init_app as init_views
 from wework import sandbox as wecom_sandbox
 
@@ -53,6 +54,7 @@ def create_app(
 
     init_auth(app, settings=settings, db=db, redis=redis)
     init_callbacks(app)
+    init_sms_receipts(app)
     init_views(app)
     init_api(app)  # last: its error handlers defer to the pages' for other paths
     if settings.sandbox:
