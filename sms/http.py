@@ -23,7 +23,7 @@ import requests
 from config import Settings
 from config.settings import SANDBOX_SMS_SECRET
 from sms.providers import TIMEOUT, Sent, Sms, SmsError, SmsRateLimited, SmsRejected, require
-from sms.templates import template, vendor_id
+from sms.templates import UnknownTemplate, template, vendor_id
 
 TIMESTAMP_HEADER = "X-Hall-Timestamp"
 SIGNATURE_HEADER = "X-Hall-Signature"
@@ -70,7 +70,10 @@ class HttpGateway:
         return cls(url, SANDBOX_SMS_SECRET, settings, name="sandbox")
 
     def send(self, sms: Sms) -> Sent:
-        wording = template(sms.template).render(sms.params)
+        try:
+            wording = template(sms.template).render(sms.params)
+        except UnknownTemplate as exc:
+            raise SmsRejected(str(exc), code="UnknownTemplate") from exc
         body = json.dumps(
             {
                 "phone": sms.phone,

@@ -13,11 +13,11 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
 from hall.clock import utcnow
-from hall.models import Base, BigId, JsonDoc, UTCDateTime, value_enum
+from hall.models import Base, BigId, JsonDoc, Outbox, UTCDateTime, value_enum
 
 MASK = "******"
 
@@ -54,3 +54,29 @@ class SmsMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime(timezone=True))
+
+    outbox: Mapped[Outbox | None] = relationship()
+
+
+def recent(
+    session: Session,
+    *,
+    phone: str = "",
+    status: SmsStatus | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[SmsMessage]:
+    """The newest logged messages first, optionally for one number or in one status."""
+    query = (
+        select(SmsMessage)
+        .options(selectinload(SmsMessage.outbox))
+        .order_by(SmsMessage.id.desc())
+        .limit(limit)
+    )
+    if phone:
+        query = query.where(SmsMessage.phone == phone)
+    if status is not None:
+        query = query.where(SmsMessage.status == status)
+    if before_id is not None:
+        query = query.where(SmsMessage.id < before_id)
+    return list(session.scalars(query))

@@ -7,7 +7,10 @@ Mounted by the app factory when `settings.sandbox` is true (`init_app(app)`):
 - `/_sandbox/sms/`: a phone per number, showing the messages it received;
 - `/_sandbox/sms/api/messages?phone=P`: JSON of what P received, oldest first;
 - `/_sandbox/sms/api/faults` (POST `{"fault": "rate_limited"|"rejected"|"down",
-  "times": n}`, DELETE): the next n sends fail that way, for tests and demos.
+  "times": n}`, DELETE): the next n sends fail that way, for tests and demos;
+- `/_sandbox/sms/vendor/aliyun/` and `/tencent/`: Aliyun's and Tencent Cloud's `SendSms`
+  (`sms.vendor_sandbox`), for trying the vendors' own SDKs; their messages reach the same
+  phones and the same faults apply, in each vendor's words.
 
 State lives in Redis under `sandbox:sms:`, never in the process.
 """
@@ -27,6 +30,7 @@ from config import Settings
 from config.settings import SANDBOX_SMS_SECRET
 from sms.http import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from sms.templates import TEMPLATES
+from sms.vendor_sandbox import VendorCredentials, VendorSms, make_vendor_blueprint
 
 PREFIX = "sandbox:sms:"
 INBOX_MAX = 200
@@ -79,7 +83,9 @@ def _refuse(status: int, code: str, message: str) -> Response:
 
 
 def _verified_body() -> tuple[dict[str, Any] | None, Response | None]:
-    raw = request.get_data(cache=False)
+    if (request.content_length or 0) > BODY_MAX:
+        return None, _refuse(413, "too_large", "request body too large")
+    raw = request.stream.read(BODY_MAX + 1)  # never more than the limit in memory
     if len(raw) > BODY_MAX:
         return None, _refuse(413, "too_large", "request body too large")
     stamp = request.headers.get(TIMESTAMP_HEADER, "")
@@ -97,14 +103,27 @@ def _verified_body() -> tuple[dict[str, Any] | None, Response | None]:
     return body, None
 
 
+def _template_name(template_id: object) -> str | None:
+    """The hall template a gateway template id stands for: its own name, or the vendor id
+    configured for it (HALL_SMS_TEMPLATE_*)."""
+    if not isinstance(template_id, str):
+        return None
+    if template_id in TEMPLATES:
+        return template_id
+    settings: Settings = current_app.extensions["hall.settings"]
+    return VendorCredentials.from_settings(settings).template_name(template_id)
+
+
 def _check_message(body: dict[str, Any]) -> Response | None:
-    phone, name, params = body.get("phone"), body.get("template"), body.get("params")
+    phone, params = body.get("phone"), body.get("params")
+    name = _template_name(body.get("template"))
     if not isinstance(phone, str) or not (
         len(phone) == MOBILE_DIGITS and phone.isdigit() and phone.startswith("1")
     ):
         return _refuse(400, "bad_phone", "not a mainland mobile number")
-    if not isinstance(name, str) or name not in TEMPLATES:
-        return _refuse(400, "bad_template", f"no approved template {name!r}")
+    if name is None:
+        given = body.get("template")
+        return _refuse(400, "bad_template", f"no approved template {given!r}")
     if not isinstance(params, dict) or not all(
         isinstance(params.get(p), str) and params.get(p) for p in TEMPLATES[name].params
     ):
@@ -134,7 +153,7 @@ def make_blueprint(get_store: Callable[[], SmsSandboxStore]) -> Blueprint:
             return _refuse(400, "blacklisted", "the number refuses messages")
         if fault == "down":
             return _refuse(503, "unavailable", "gateway unavailable")
-        name = str(body["template"])
+        name = _template_name(body["template"]) or ""
         params = {k: str(v) for k, v in dict(body["params"]).items()}
         text = f"【{body['sign_name']}】{TEMPLATES[name].render(params)}"
         message_id = store.record(
@@ -181,7 +200,12 @@ def make_blueprint(get_store: Callable[[], SmsSandboxStore]) -> Blueprint:
         body = request.get_json(silent=True)
         fault = body.get("fault") if isinstance(body, dict) else None
         times = body.get("times", 1) if isinstance(body, dict) else None
-        if fault not in FAULTS or not isinstance(times, int) or not 0 <= times <= 100:
+        if (
+            fault not in FAULTS
+            or not isinstance(times, int)
+            or isinstance(times, bool)
+            or not 0 <= times <= 100
+        ):
             return _refuse(400, "bad_fault", f"fault is one of {', '.join(FAULTS)}; times 0-100")
         store.set_fault(str(fault), times)
         return jsonify(ok=True)
@@ -200,6 +224,52 @@ def sandbox_store(app: Flask) -> SmsSandboxStore:
     return SmsSandboxStore(conn)
 
 
+# The sandbox's faults as each vendor would say them.
+VENDOR_FAULTS = {
+    "aliyun": {
+        "rate_limited": "isv.BUSINESS_LIMIT_CONTROL",
+        "rejected": "isv.MOBILE_NUMBER_ILLEGAL",
+        "down": "isp.SYSTEM_ERROR",
+    },
+    "tencent": {
+        "rate_limited": "LimitExceeded.PhoneNumberThirtySecondLimit",
+        "rejected": "InvalidParameterValue.IncorrectPhoneNumber",
+        "down": "InternalError.Timeout",
+    },
+}
+
+
+def _vendor_blueprint(app: Flask, settings: Settings) -> Blueprint:
+    """The Aliyun and Tencent emulations (`sms.vendor_sandbox`), writing to the same phones:
+    with HALL_SMS_PROVIDER=aliyun|tencent, their keys and HALL_SMS_ENDPOINT pointed here,
+    `make run` exercises the vendors' own SDKs end to end."""
+    credentials = VendorCredentials.from_settings(settings)
+
+    def record(sms: VendorSms) -> str:
+        name = credentials.template_name(sms.template_id) or sms.template_id
+        wording = TEMPLATES[name].render(sms.params) if name in TEMPLATES else str(sms.params)
+        return sandbox_store(app).record(
+            {
+                "phone": sms.phone,
+                "template": name,
+                "params": sms.params,
+                "text": f"【{sms.sign_name}】{wording}",
+                "out_id": sms.out_id,
+                "via": sms.vendor,
+            }
+        )
+
+    def faults() -> str | None:
+        fault = sandbox_store(app).take_fault()
+        vendor = "aliyun" if "/aliyun" in request.path else "tencent"
+        return VENDOR_FAULTS[vendor].get(fault) if fault else None
+
+    return make_vendor_blueprint(record, credentials, faults)
+
+
 def init_app(app: Flask) -> None:
-    """Mount the sandbox gateway and phone page (the app factory does, in sandbox mode)."""
+    """Mount the sandbox gateway, the vendor emulations and the phone page (the app factory
+    does, in sandbox mode)."""
+    settings: Settings = app.extensions["hall.settings"]
     app.register_blueprint(make_blueprint(lambda: sandbox_store(app)))
+    app.register_blueprint(_vendor_blueprint(app, settings))

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import redis
@@ -24,6 +25,7 @@ from hall.outbox import Kind
 from hall.services import Decision, Hall
 from sms import sandbox
 from sms.models import SmsMessage, SmsPurpose, SmsStatus
+from sms.vendor_sandbox import endpoint
 from tests import factories
 from tests.web_views.helpers import pending_task
 from web.sms_channel import PENDING_CODE, SmsChannel, queue_code
@@ -45,7 +47,19 @@ def gateway(redis_conn: redis.Redis, tmp_path: Path) -> Iterator[Gateway]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
     settings = load_settings(
-        sandbox=True, base_url=base, var_dir=tmp_path, secret_key="test", redis_url=""
+        sandbox=True,
+        base_url=base,
+        var_dir=tmp_path,
+        secret_key="test",
+        redis_url="",
+        # what the vendor emulations accept (the default provider is still the sandbox's)
+        sms_template_code="SMS_100001",
+        sms_template_result="SMS_100002",
+        sms_access_key_id="LTAItest",
+        sms_access_key_secret="aliyun-secret",
+        sms_secret_id="AKIDtest",
+        sms_secret_key="tencent-secret",
+        sms_sdk_app_id="1400000001",
     )
     app.extensions["hall.settings"] = settings
     app.extensions["hall.redis"] = redis_conn
@@ -243,3 +257,29 @@ def test_sms_without_a_real_provider_outside_the_sandbox_is_a_permanent_error(
     assert outbox is not None
     with pytest.raises(PermanentError, match="HALL_SMS_PROVIDER"):
         channel.send(session, outbox)
+
+
+@pytest.mark.parametrize("vendor", ["aliyun", "tencent"])
+def test_the_vendors_sdks_reach_the_same_sandbox_phones(
+    session: Session,
+    redis_conn: redis.Redis,
+    gateway: Gateway,
+    vendor: Literal["aliyun", "tencent"],
+) -> None:
+    settings = gateway.settings.model_copy(
+        update={"sms_provider": vendor, "sms_endpoint": endpoint(gateway.base, vendor)}
+    )
+    channel = SmsChannel(settings, redis_conn)
+    row = queue_code(session, redis_conn, ACCOUNT_PHONE, "778899")
+    outbox = session.get(Outbox, row.outbox_id)
+    assert outbox is not None
+    gateway.store.set_fault("rate_limited", 1)  # said in the vendor's own words
+    with pytest.raises(Deferred):
+        channel.send(session, outbox)
+    channel.send(session, outbox)
+    inbox = gateway.store.inbox(ACCOUNT_PHONE)
+    assert [(m["via"], m["template"], m["params"]) for m in inbox] == [
+        (vendor, "code", {"code": "778899"})
+    ]
+    assert inbox[0]["text"].startswith("【网上办事大厅】您的验证码为778899")
+    assert (row.status, row.provider, row.provider_id) == (SmsStatus.SENT, vendor, inbox[0]["id"])

@@ -47,4 +47,23 @@ CATALOGUE: dict[str, str] = {
     REFUSALS[CodeRefused.TOO_SOON]: "Too many requests; please try again in {seconds} s.",
     REFUSALS[CodeRefused.TOO_MANY]: "This number has had too many codes today; please try later.",
     REFUSALS[CodeRefused.BUSY_ADDRESS]: "Too many codes from this network; please try later.",
+    # the information center's SMS log
+    "短信记录": "SMS log",
+    "短信平台：{provider}；签名：{sign}；状态报告：{receipts}": (
+        "SMS provider: {provider}; signature: {sign}; delivery receipts: {receipts}"
+    ),
+    "未设置": "not set",
+    "已开启": "on",
+    "未开启": "off",
+    "用途": "Purpose",
+    "平台": "Provider",
+    "平台编号": "Provider id",
+    "错误": "Error",
+    "没有短信记录。": "No SMS yet.",
+    "登录验证码": "Sign-in code",
+    "办理结果": "Result",
+    "待发送": "Queued",
+    "已发送": "Sent",
+    "已送达": "Delivered",
+    "失败": "Failed",
 }

@@ -13,15 +13,18 @@ from markupsafe import Markup
 from redis import RedisError
 from werkzeug.wrappers import Response as BaseResponse
 
+from config import Settings
 from hall.deliveries import failed_deliveries, retry_delivery
 from hall.designer import Designer, is_info_center
 from hall.errors import HallError, NotFound
 from selfreg import services as selfreg
 from selfreg.matching import KIND_LABELS
 from selfreg.models import RegSource, RegStatus
+from sms import models as sms_log
 from sync.report import STATUS_LABELS, STEPS
 from sync.services import get_run, list_runs
 from web.i18n import gettext
+from web.sms_channel import mask
 from web.views.common import back, clock, db, not_found_page, page, page_blueprint, person_id
 from wework.client import contacts_client
 from wework.errors import WeComError
@@ -65,6 +68,57 @@ def deliveries() -> Response:
     before = request.args.get("before", "")
     rows = failed_deliveries(db(), limit=100, before_id=int(before) if before.isdigit() else None)
     return page("admin/deliveries.html", rows=rows)
+
+
+SMS_STATUS_LABELS = {
+    sms_log.SmsStatus.QUEUED: "待发送",
+    sms_log.SmsStatus.SENT: "已发送",
+    sms_log.SmsStatus.DELIVERED: "已送达",
+    sms_log.SmsStatus.FAILED: "失败",
+}
+SMS_PURPOSE_LABELS = {sms_log.SmsPurpose.LOGIN: "登录验证码", sms_log.SmsPurpose.RESULT: "办理结果"}
+
+
+@bp.get("/admin/sms")
+def sms_messages() -> Response:
+    """The SMS delivery log: what was sent to whom (numbers masked), and what came of it."""
+    digits = "".join(ch for ch in request.args.get("phone", "") if ch.isdigit())[:11]
+    raw_status = request.args.get("status", "")
+    status = sms_log.SmsStatus(raw_status) if raw_status in set(sms_log.SmsStatus) else None
+    before = request.args.get("before", "")
+    with db().reader() as s:
+        rows = sms_log.recent(
+            s, phone=digits, status=status, before_id=int(before) if before.isdigit() else None
+        )
+        shown = [
+            {
+                "id": r.id,
+                "phone": mask(r.phone),
+                "purpose": SMS_PURPOSE_LABELS[r.purpose],
+                "template": r.template,
+                "status": r.status.value,
+                "status_label": SMS_STATUS_LABELS[r.status],
+                "provider": r.provider,
+                "provider_id": r.provider_id or "",
+                "error": r.error or "",
+                "created_at": r.created_at,
+                "sent_at": r.sent_at,
+                "reported_at": r.reported_at,
+                "application_id": r.outbox.application_id if r.outbox else None,
+            }
+            for r in rows
+        ]
+    settings: Settings = current_app.extensions["hall.settings"]
+    return page(
+        "admin/sms.html",
+        rows=shown,
+        phone=digits,
+        status=raw_status if status else "",
+        statuses=SMS_STATUS_LABELS,
+        provider=settings.sms_provider,
+        sign_name=settings.sms_sign_name,
+        receipts=bool(settings.sms_receipt_token),
+    )
 
 
 @bp.post("/admin/deliveries/<int:delivery_id>/retry")
