@@ -189,6 +189,7 @@ CATALOGUE: dict[str, str] = {
     "处理人": "Waiting on",
     "提交时间": "Submitted",
     "办结": "Finish",
+    "已办结": "Done",
     "创建时间": "Created",
     "办结时间": "Finished",
     "还没有申请": "No applications yet",

@@ -450,9 +450,11 @@ def banner(
         f"  API 文档 API doc        {base}/api/v1/openapi.json",
         f"  健康检查 Health         {base}/healthz",
         f"  自助注册 Join WeCom     {base}/join   (二维码 QR: {base}/admin/selfreg)",
+        f"  校外人员 Off-campus     {base}/login/sms",
     ]
     if settings.sandbox:
         lines.append(f"  沙箱手机 Sandbox phone  {base}/_sandbox/wecom/")
+        lines.append(f"  沙箱短信 Sandbox SMS    {base}/_sandbox/sms/")
     lines += [
         "",
         f"  监听 Listening on       {listen}",

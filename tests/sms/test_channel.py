@@ -12,6 +12,7 @@ from typing import Literal
 
 import pytest
 import redis
+import requests
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -160,6 +161,8 @@ def test_an_off_campus_result_reaches_the_number_on_the_form_once(
         f"详情请登录网上办事大厅查看：{gateway.base}/m/{app.id}"
     )
     assert gateway.store.inbox(ACCOUNT_PHONE) == []
+    phone_page = requests.get(f"{gateway.base}/_sandbox/sms/?phone={FORM_PHONE}", timeout=5).text
+    assert f'<a href="{gateway.base}/m/{app.id}" target="_blank">' in phone_page  # tappable
     row = session.scalars(select(SmsMessage)).one()
     assert (row.purpose, row.status, row.provider) == (SmsPurpose.RESULT, SmsStatus.SENT, "sandbox")
     assert row.provider_id == inbox[0]["id"]

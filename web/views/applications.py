@@ -113,9 +113,14 @@ def detail(application_id: int) -> Response:
         return not_found_page()
     # ?act=return (the 退回 button of a WeCom card): the 退回 form opens, its reason focused.
     act = "return" if request.args.get("act") == "return" else ""
+    step = context["my_step"]
+    # A handling step's result fields start from their defaults (办理须知 …), as forms do.
+    defaults = (
+        {f.key: f.default for f in step.result_fields if f.default is not None} if step else {}
+    )
     return page(
         "hall/application.html",
-        values={},
+        values=defaults,
         errors={},
         files={},
         people={},
