@@ -29,6 +29,7 @@ from cards.templates import (
     replace_name_update,
     result_card,
     review_card,
+    revoked_card,
     template_card_message,
 )
 
@@ -61,6 +62,7 @@ __all__ = [
     "replace_name_update",
     "result_card",
     "review_card",
+    "revoked_card",
     "template_card_message",
     "transfer_question_key",
 ]

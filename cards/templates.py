@@ -321,6 +321,25 @@ def cc_card(view: NoticeView, *, applicant_name: str, by: str = "") -> dict[str,
     )
 
 
+def revoked_card(view: NoticeView, *, applicant_name: str) -> dict[str, Any]:
+    """撤销: the applicant took back an application this person approved; `view.comment`
+    is their reason. Nothing to do, but what was approved no longer stands."""
+    reason = view.comment
+    why = (
+        f"撤销原因：{reason}{'' if reason and reason[-1] in '。！？.!?' else '。'}"
+        if reason
+        else ""
+    )
+    return _notice(
+        title=f"申请已撤销：{applicant_name}的申请",
+        desc=view.title,
+        emphasis=None,
+        view=view,
+        rows=[Row("事项", view.process_name), Row("办件编号", view.serial), *view.rows],
+        sub_title=f"{applicant_name}撤销了您已同意的此申请，原审批结果不再有效。{why}",
+    )
+
+
 def handled_elsewhere_card(
     view: NoticeView, *, withdrawn: bool = False, title: str = ""
 ) -> dict[str, Any]:

@@ -377,6 +377,16 @@ def _render_overdue(outbox: Outbox, _f: _Facts, _app: Application | None) -> Mes
     )
 
 
+def _render_revoked(outbox: Outbox, f: _Facts, _app: Application | None) -> Message:
+    reason = _text(outbox.payload or {}, "comment")
+    why = f"撤销原因：{sentence(reason)}" if reason else ""
+    who = f.applicant or "申请人"
+    what = f"「{f.process or f.title}」{_serial_note(f)}"
+    return Message(
+        f"申请已撤销：{f.title}", f"{who}撤销了您已同意的{what}，原审批结果不再有效。{why}"
+    )
+
+
 def _render_help(_outbox: Outbox, _f: _Facts, _app: Application | None) -> Message:
     return Message("使用帮助", "")  # only logged: the card itself is built by the WeCom channel
 
@@ -391,6 +401,7 @@ _TEMPLATES = {
     Kind.FLAGGED: _render_flagged,
     Kind.OVERDUE: _render_overdue,
     Kind.HELP: _render_help,
+    Kind.REVOKED: _render_revoked,
 }
 
 

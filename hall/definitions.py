@@ -277,6 +277,9 @@ class Options(Strict):
     auto_pass_repeat: bool = True  # a step whose approver already approved earlier passes
     resubmit_from: Literal["returner", "start"] = "returner"
     urge_interval_minutes: int | None = Field(default=None, ge=1)
+    # 撤销: the applicant may take back an approved application for this many hours after
+    # the result (a leave no longer needed); None: an approval is final.
+    revoke_window_hours: int | None = Field(default=None, ge=1, le=24 * 365)
 
 
 class ProcessSpec(Strict):

@@ -759,3 +759,16 @@ class Flow:
     def withdraw(self, actor_id: int, comment: str | None) -> None:
         self.cancel_open("申请人已撤回")
         self.fire_app("withdraw", "withdraw", actor_id=actor_id, comment=comment)
+
+    def revoke(self, actor_id: int, comment: str) -> None:
+        """撤销 an approved application; everyone who approved or handled it is told."""
+        approvers = {
+            who
+            for t in self.tasks
+            if t.status == TaskStatus.APPROVED
+            for who in (t.assignee_id, t.acted_by_id)
+            if who is not None and who != actor_id
+        }
+        self.fire_app("revoke", "revoke", actor_id=actor_id, comment=comment)
+        for person_id in sorted(approvers):
+            self.notify(Kind.REVOKED, person_id, comment=comment, actor_id=actor_id)

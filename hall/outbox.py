@@ -34,6 +34,8 @@ class Kind:
     # The member wrote the app's chat something that is no command: the help card (WeCom
     # only; no application).
     HELP = "help"
+    # The applicant took back an approved application (撤销): the approvers are told.
+    REVOKED = "revoked"
 
 
 def emit(

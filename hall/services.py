@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, select
@@ -556,6 +556,30 @@ class Hall:
 
         return self._run(None, work)
 
+    def revoke(self, actor_id: int, application_id: int, *, comment: str) -> ActionResult:
+        """撤销: the applicant takes back an approved application within the process's
+        `revoke_window_hours` of its result; the approvers are told why."""
+
+        def work(session: Session) -> ActionResult:
+            actor = self._actor(session, actor_id)
+            app = self._own(session, actor, application_id)
+            _check_comment(comment)
+            if not isinstance(comment, str) or not comment.strip():
+                raise Invalid(REVOKE_REASON, fields={"comment": REVOKE_REASON})
+            if app.status != AppStatus.APPROVED:
+                raise Conflict("只有已通过的申请可以撤销")
+            flow = self._flow(session, app)
+            until = revoke_deadline(flow.spec, app.finished_at)
+            if until is None:
+                raise Conflict("此事项通过后不能撤销")
+            if self.clock.now() > until:
+                hours = flow.spec.options.revoke_window_hours
+                raise Conflict(f"已超过撤销期限（通过后{hours}小时内）")
+            flow.revoke(actor.id, comment.strip())
+            return self._result(app, "已撤销")
+
+        return self._run(None, work)
+
     def urge(self, actor_id: int, application_id: int) -> ActionResult:
         def work(session: Session) -> ActionResult:
             actor = self._actor(session, actor_id)
@@ -964,6 +988,17 @@ def _decision_files(session: Session, actor: Person, ids: Sequence[int]) -> list
     if len(rows) != len(ids):
         raise refuse("附件不存在或不可用")
     return rows
+
+
+REVOKE_REASON = "请填写撤销原因"
+
+
+def revoke_deadline(spec: ProcessSpec, finished_at: datetime | None) -> datetime | None:
+    """Until when an approved application of `spec` may be revoked (None: it may not)."""
+    hours = spec.options.revoke_window_hours
+    if hours is None or finished_at is None:
+        return None
+    return finished_at + timedelta(hours=hours)
 
 
 def _check_comment(comment: str | None) -> None:

@@ -63,6 +63,8 @@ APP_TRANSITIONS: dict[str, Transition[AppStatus]] = _table(
     ("reject", {A.PENDING}, A.REJECTED),
     ("return_to_applicant", {A.PENDING}, A.RETURNED),
     ("withdraw", {A.DRAFT, A.PENDING, A.RETURNED}, A.WITHDRAWN),
+    # 撤销: the applicant takes back an approved application, within the process's window.
+    ("revoke", {A.APPROVED}, A.WITHDRAWN),
 )
 
 T = TaskStatus

@@ -232,6 +232,7 @@ CATALOGUE: dict[str, str] = {
     "加签": "Add signer",
     "抄送": "CC",
     "撤回了申请": "withdrew",
+    "撤销了已通过的申请": "revoked the approved application",
     "催办了": "urged",
     "评论了": "commented",
     "自动通过": "passed automatically",
@@ -289,6 +290,21 @@ CATALOGUE: dict[str, str] = {
     "只有被退回的申请可以重新提交": "Only a returned application can be resubmitted",
     "只能退回给申请人或之前经过的环节": "Return only to the applicant or an earlier step",
     "已有审批人处理，不能撤回": "A reviewer has acted: it can no longer be withdrawn",
+    # 撤销 (revoking an approved application)
+    "撤销原因": "Why revoke",
+    "撤销后原审批结果不再有效，确定撤销吗？": (
+        "Once revoked, the approval no longer stands. Revoke this application?"
+    ),
+    "可在 {until} 前撤销；审批人会收到通知。": (
+        "You can revoke it until {until}; the approvers are told."
+    ),
+    "确认撤销": "Revoke",
+    "请填写撤销原因": "Please say why you revoke it",
+    "只有已通过的申请可以撤销": "Only an approved application can be revoked",
+    "此事项通过后不能撤销": "This service's approvals cannot be revoked",
+    "已超过撤销期限（通过后{hours}小时内）": (
+        "Too late to revoke: it was possible within {hours} h of the approval"
+    ),
     "该申请已结束，不能撤回": "The application is finished: it cannot be withdrawn",
     "该申请已提交，不能再按草稿处理": "The application is submitted: it is no longer a draft",
     "草稿不能抄送": "A draft cannot be copied to others",

@@ -14,6 +14,7 @@
 | `task_decided`       | the decider's own card shows "已同意"/… after a web-view decision  |
 | `overdue`            | an administrator's digest of overdue to-dos, opening 办件监控       |
 | `help`               | the help card answering a chat message that is no command        |
+| `revoked`            | an approver's notice: the applicant took the approval back (撤销)  |
 
 Cards are built by `cards/` from plain views read here; the WeCom client is `wework/`'s.
 The card's `task_id` and `response_code` are stored on the Task (in the delivery job's
@@ -46,6 +47,7 @@ from cards import (
     overdue_digest_card,
     result_card,
     review_card,
+    revoked_card,
 )
 from config import Settings
 from hall.channels import (
@@ -79,6 +81,7 @@ CARRIED = frozenset(
         Kind.CC,
         Kind.OVERDUE,
         Kind.HELP,
+        Kind.REVOKED,
     }
 )
 # WeCom errcodes after which sending the same message again cannot help.
@@ -172,6 +175,9 @@ class WeComCardChannel:
                 rows.append(Row("处理环节", where))  # which step said no, and who
             view = self._notice_view(app, comment=str(payload.get("comment") or ""), rows=rows)
             self._send(recipient, _result_card(view, outcome))
+        elif outbox.kind == Kind.REVOKED:
+            view = self._notice_view(app, comment=str(payload.get("comment") or ""))
+            self._send(recipient, revoked_card(view, applicant_name=app.applicant.name))
         else:
             view = self._notice_view(app, comment=str(payload.get("comment") or ""))
             card = cc_card(view, applicant_name=app.applicant.name, by=str(payload.get("by") or ""))

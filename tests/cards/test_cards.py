@@ -34,6 +34,7 @@ from cards import (
     replace_name_update,
     result_card,
     review_card,
+    revoked_card,
     template_card_message,
     transfer_question_key,
 )
@@ -342,6 +343,16 @@ def test_cc_card():
     assert card["card_action"]["url"] == DETAIL
     by_hand = cc_card(_notice(comment="请知悉"), applicant_name="张三", by="李老师")
     assert by_hand["sub_title_text"] == "李老师将此申请抄送给您，仅供知悉，无需处理。附言：请知悉。"
+
+
+def test_revoked_card_says_who_took_the_approval_back_and_why():
+    card = revoked_card(_notice(comment="会议取消"), applicant_name="张三")
+    assert card["card_type"] == "text_notice"
+    assert card["main_title"]["title"] == "申请已撤销：张三的申请"
+    assert card["sub_title_text"] == (
+        "张三撤销了您已同意的此申请，原审批结果不再有效。撤销原因：会议取消。"
+    )
+    assert card["card_action"]["url"] == DETAIL
 
 
 def test_handled_elsewhere_card_and_withdrawn_variant():

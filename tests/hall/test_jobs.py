@@ -381,6 +381,7 @@ def test_end_to_end_through_run_worker(committed_db, redis_conn, tmp_path):
         "log": DeliveryStatus.SENT,
         "wecom": DeliveryStatus.RETRY,
         "selfreg": DeliveryStatus.SKIPPED,  # carries only self-registration pushes
+        "sms": DeliveryStatus.SKIPPED,  # codes and off-campus results only
     }
     assert redis_conn.llen(f"rq:queue:{make_queue(redis_conn).name}") == 0
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from hall.clock import FrozenClock
 from hall.models import Application, Comment, Task
+from tests import factories
 from tests.web.conftest import Api, School
 
 FORM = {"reason": "参加学术会议"}
@@ -274,3 +275,45 @@ def test_cc_lets_others_read(api, school: School):
     response = api.post(path, school.alice, {"userids": ["carol"], "comment": "请知悉"})
     assert response.status_code == 200
     assert api.get(detail_path, school.carol).status_code == 200
+
+
+def test_revoke_an_approved_application_with_a_reason(api, session, school: School):
+    version = factories.process(
+        session,
+        factories.simple_spec(
+            "CS", key="trip", name="出差审批", options={"revoke_window_hours": 48}
+        ),
+    )
+    session.commit()
+    submitted = api.post(
+        "/api/v1/applications", school.alice, {"process": version.process.key, "form": FORM}
+    )
+    app_id = submitted.get_json()["application_id"]
+    path = f"/api/v1/applications/{app_id}/revoke"
+    early = api.post(path, school.alice, {"comment": "还没通过"})
+    assert early.status_code == 409
+    task_id = _todo_id(api, school.bob)
+    assert (
+        api.post(f"/api/v1/tasks/{task_id}/decision", school.bob, {"action": "approve"}).status_code
+        == 200
+    )
+    assert api.post(path, school.bob, {"comment": "不是我的"}).status_code == 404
+    assert api.post(path, school.alice, {}).status_code == 422  # the reason is required
+    assert api.post(path, school.alice, {"comment": "  "}).status_code == 422
+    response = api.post(path, school.alice, {"comment": "行程取消"})
+    assert response.status_code == 200
+    assert (response.get_json()["status"], response.get_json()["message"]) == (
+        "withdrawn",
+        "已撤销",
+    )
+    detail = api.get(f"/api/v1/applications/{app_id}", school.alice).get_json()
+    assert [e["action"] for e in detail["timeline"]][-1] == "revoke"
+
+
+def test_revoke_is_refused_where_the_process_allows_none(api, school: School):
+    app_id = _submit(api, school.alice)["application_id"]
+    task_id = _todo_id(api, school.bob)
+    api.post(f"/api/v1/tasks/{task_id}/decision", school.bob, {"action": "approve"})
+    refused = api.post(f"/api/v1/applications/{app_id}/revoke", school.alice, {"comment": "x"})
+    assert refused.status_code == 409
+    assert refused.get_json()["error"]["message"] == "此事项通过后不能撤销"

@@ -175,6 +175,8 @@ def test_real_answers_validate_against_the_document(api: Api, school: School, se
     post(f"/api/v1/applications/{fresh}/withdraw", school.alice, {})
     post(f"/api/v1/applications/{fresh}/resubmit", school.alice, {"form": {"reason": "x"}})  # 409
     post(f"/api/v1/applications/{fresh}/withdraw", school.dave, {})  # 404
+    post(f"/api/v1/applications/{fresh}/revoke", school.alice, {"comment": "x"})  # 409
+    post(f"/api/v1/applications/{fresh}/revoke", school.alice, {})  # 422
     checker.check("post", "/api/v1/attachments", upload(api, school.bob, PDF))
     checker.check("post", "/api/v1/attachments", upload(api, school.bob, b"<html>"))  # 415
     checker.check("post", "/api/v1/attachments", upload(api, school.bob, PDF, field="x"))  # 404

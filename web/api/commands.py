@@ -21,6 +21,7 @@ from web.api.schemas import (
     CommentIn,
     DecisionIn,
     ResubmitIn,
+    RevokeIn,
     SubmitIn,
     UrgeIn,
     WithdrawIn,
@@ -106,6 +107,23 @@ def withdraw_application(call: ApiCall, application_id: int) -> ActionResultOut:
     _require_view(call, application_id)
     comment = call.body_as(WithdrawIn).comment
     return _out(_hall(call).withdraw(call.person_id, application_id, comment=comment))
+
+
+@api.route(
+    "POST",
+    f"{APPLICATION}/revoke",
+    summary="撤销（通过后）",
+    tag="applications",
+    body=RevokeIn,
+    response=ActionResultOut,
+    errors=(409,),
+)
+def revoke_application(call: ApiCall, application_id: int) -> ActionResultOut:
+    """Take back my approved application, within the process's `revoke_window_hours` of
+    its result; the reason is required and reaches everyone who approved it."""
+    _require_view(call, application_id)
+    comment = call.body_as(RevokeIn).comment
+    return _out(_hall(call).revoke(call.person_id, application_id, comment=comment))
 
 
 @api.route(

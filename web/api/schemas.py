@@ -77,6 +77,10 @@ class WithdrawIn(Body):
     comment: str | None = Field(default=None, max_length=500)
 
 
+class RevokeIn(Body):
+    comment: str = Field(min_length=1, max_length=500, description="撤销原因")
+
+
 class UrgeIn(Body):
     """No fields: an empty body or `{}`."""
 

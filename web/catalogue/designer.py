@@ -61,6 +61,9 @@ CATALOGUE: dict[str, str] = {
     "至少 {min_length} 个字符": "at least {min_length} characters",
     "最多 {max_length} 项": "at most {max_length} items",
     "催办间隔（分钟，不填按系统默认）": "Minutes between urges (empty: the hall's default)",
+    "通过后可撤销（小时，不填则不能撤销）": (
+        "Hours after approval the applicant may revoke (empty: never)"
+    ),
     "审批人是申请人本人时自动通过": "Pass a step whose approver is the applicant",
     "已审批过的人再次出现时自动通过": "Pass a step whose approver already approved",
     "回到退回的环节": "Back to the step that returned it",

@@ -35,7 +35,7 @@ from web.views import (
     uploads,
 )
 from web.views.formdata import rules
-from web.views.present import action_label
+from web.views.present import action_label, status_word
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -71,7 +71,10 @@ def init_app(app: Flask) -> None:
     for module in (designer, stats, monitor, admin):
         app.register_blueprint(module.bp)
     app.jinja_env.globals.update(
-        rules=rules, action_label=action_label, display_value=display_value
+        rules=rules,
+        action_label=action_label,
+        display_value=display_value,
+        status_word=status_word,
     )
     app.jinja_env.filters.update(
         localtime=localtime, trim_float=trim_float, dotted=lambda ext: f".{ext}"

@@ -17,6 +17,7 @@ from hall import queries
 from hall.definitions import DECISION_FILES
 from hall.engine import returnable_indexes
 from hall.errors import HallError, NotFound
+from hall.services import revoke_deadline
 from hall.states import AppStatus
 from web.i18n import gettext
 from web.views import present, reads, records
@@ -70,6 +71,10 @@ def detail_context(application_id: int) -> dict[str, Any]:
         )
     step = spec.flow[my_task.step.index] if my_task is not None else None
     timeline = present.timeline(detail)
+    revoke_until = None
+    if detail.is_applicant and detail.status == AppStatus.APPROVED:
+        until = revoke_deadline(spec, detail.finished_at)
+        revoke_until = until if until is not None and clock().now() <= until else None
     return {
         "detail": detail,
         "spec": spec,
@@ -83,6 +88,7 @@ def detail_context(application_id: int) -> dict[str, Any]:
         "earlier_steps": _returnable(detail, my_task),
         "idempotency_key": uuid.uuid4().hex,
         "may_cc": may_cc,
+        "revoke_until": revoke_until,  # 撤销 is offered until then
         "now": clock().now(),
         # The menu entry the page belongs to for this viewer: a reviewer opening someone's
         # application from a card is in 待办, not in 我的申请.
@@ -148,6 +154,14 @@ def withdraw(application_id: int) -> BaseResponse:
     comment = request.form.get("comment", "").strip() or None
     return _command(
         application_id, lambda: hall().withdraw(person_id(), application_id, comment=comment)
+    )
+
+
+@bp.post("/applications/<int:application_id>/revoke")
+def revoke(application_id: int) -> BaseResponse:
+    comment = request.form.get("comment", "")
+    return _command(
+        application_id, lambda: hall().revoke(person_id(), application_id, comment=comment)
     )
 
 

@@ -110,6 +110,7 @@ JS_LABELS: dict[str, str] = {
     "applicant_approver": "审批人是申请人本人时",
     "resubmit_from": "退回修改后重新提交时",
     "urge_interval": "催办间隔（分钟，不填按系统默认）",
+    "revoke_window": "通过后可撤销（小时，不填则不能撤销）",
     "auto_pass_applicant": "审批人是申请人本人时自动通过",
     "auto_pass_repeat": "已审批过的人再次出现时自动通过",
     "condition": "条件（不填则总是执行）",

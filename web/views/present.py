@@ -9,9 +9,21 @@ from datetime import datetime, timedelta
 
 from hall.queries import ApplicationDetail, AttachmentOut, TaskOut, TimelineEntry
 from hall.states import AppStatus, TaskStatus
-from web.i18n import gettext
+from web.i18n import STATUS_LABELS, gettext
+
 
 # What each logged action is called on the page (zh_CN message ids); others are hidden.
+def status_word(detail: ApplicationDetail) -> str:
+    """How the page names an application's status (zh_CN), where the status alone says too
+    little: a service that was carried out reads 已办结, an approval taken back 已撤销."""
+    status = detail.status.value
+    if status == "approved" and any(step.kind == "handle" for step in detail.flow):
+        return "已办结"
+    if status == "withdrawn" and any(e.action == "revoke" for e in detail.timeline):
+        return "已撤销"
+    return STATUS_LABELS[status]
+
+
 ACTION_LABELS: dict[str, str] = {
     "save_draft": "保存了草稿",
     "submit": "提交了申请",
@@ -23,6 +35,7 @@ ACTION_LABELS: dict[str, str] = {
     "transfer": "转交",
     "add_signer": "加签",
     "withdraw": "撤回了申请",
+    "revoke": "撤销了已通过的申请",
     "urge": "催办了",
     "remind": "超时提醒",  # the hall's own deadline reminder (hall/reminders.py)
     "reassign": "自动转交（原处理人已停用）",  # the hall's own hand-over (Flow.reassign)

@@ -120,6 +120,9 @@
     box.appendChild(input("options.urge_interval_minutes", options.urge_interval_minutes, {
       label: T.urge_interval, type: "number", set: (v) => option("urge_interval_minutes", num(v)),
     }));
+    box.appendChild(input("options.revoke_window_hours", options.revoke_window_hours, {
+      label: T.revoke_window, type: "number", set: (v) => option("revoke_window_hours", num(v)),
+    }));
     box.appendChild(input("options.auto_pass_applicant", options.auto_pass_applicant !== false, {
       label: T.auto_pass_applicant, type: "checkbox",
       set: (v) => option("auto_pass_applicant", v ? undefined : false),
