@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     secret_key: str = ""
     base_url: str = "http://127.0.0.1:5000"
     sandbox: bool | None = None
+    # Reverse proxies in front of the web processes that set X-Forwarded-For/-Proto/-Host:
+    # per-client limits (SMS codes, self-registration) need the client's own address.
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
     locale: Literal["zh_CN", "en"] = "zh_CN"
 
     wecom_corp_id: str = ""

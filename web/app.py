@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, jsonify
 from redis import Redis
 from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from callbacks import init_app as init_callbacks
 from config import Settings, load_settings
@@ -38,6 +39,12 @@ def create_app(
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if settings.trusted_proxies:
+        # Only the hops the deployment says it has: more would let a client forge its address.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
     db = database or Database(settings.database_url)
     app.extensions["hall.settings"] = settings
     app.extensions["hall.db"] = db

@@ -5,6 +5,7 @@ gateway, a proved number signs in to its account or opens one, and nothing else 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import redis
@@ -14,10 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from config import load_settings
+from hall.db import Database
 from hall.models import Outbox, Person, PersonKind, PersonStatus
 from sms.models import MASK, SmsMessage, SmsPurpose, SmsStatus
 from tests import factories
 from tests.web_views.conftest import csrf_of
+from web.app import create_app
 from web.sms_channel import CODE_KIND, PENDING_CODE
 
 ALUMNUS_PHONE = "13877310001"
@@ -256,3 +260,33 @@ def test_a_next_that_leaves_the_hall_is_ignored(
     code = _code(session, redis_conn, ALUMNUS_PHONE)
     page = _post(client, "/login/sms", phone=ALUMNUS_PHONE, code=code, next="https://evil.example/")
     assert page.headers["Location"] == "/"
+
+
+def _app_with(db: Database, redis_conn: redis.Redis, tmp_path: Path, **settings: object) -> Flask:
+    config = load_settings(
+        var_dir=tmp_path,
+        secret_key="offcampus-test",
+        database_url=db.engine.url.render_as_string(hide_password=False),
+        sandbox=True,
+        **settings,
+    )
+    return create_app(config, database=db, redis=redis_conn)
+
+
+@pytest.mark.parametrize(("proxies", "refused"), [(0, True), (1, False)])
+def test_the_address_limit_counts_clients_behind_a_trusted_proxy(
+    db: Database, redis_conn: redis.Redis, tmp_path: Path, proxies: int, refused: bool
+) -> None:
+    app = _app_with(db, redis_conn, tmp_path, trusted_proxies=proxies)
+    statuses = []
+    for n in range(21):  # 20 an hour per address
+        client = app.test_client()
+        token = csrf_of(client, "/login/sms")
+        answer = client.post(
+            "/login/sms/code",
+            data={"csrf_token": token, "phone": f"1390000{n:04d}"},
+            headers={"X-Forwarded-For": f"203.0.113.{n}"},  # a forged header without a proxy
+        )
+        statuses.append(answer.status_code)
+    assert statuses[:20] == [200] * 20
+    assert (statuses[20] == 429) is refused
