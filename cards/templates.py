@@ -322,8 +322,9 @@ def cc_card(view: NoticeView, *, applicant_name: str, by: str = "") -> dict[str,
 
 
 def revoked_card(view: NoticeView, *, applicant_name: str) -> dict[str, Any]:
-    """撤销: the applicant took back an application this person approved; `view.comment`
-    is their reason. Nothing to do, but what was approved no longer stands."""
+    """撤销: the applicant took back an approved application this person approved, was
+    told of or follows; `view.comment` is their reason. Nothing to do, but the approval
+    no longer stands."""
     reason = view.comment
     why = (
         f"撤销原因：{reason}{'' if reason and reason[-1] in '。！？.!?' else '。'}"
@@ -336,7 +337,7 @@ def revoked_card(view: NoticeView, *, applicant_name: str) -> dict[str, Any]:
         emphasis=None,
         view=view,
         rows=[Row("事项", view.process_name), Row("办件编号", view.serial), *view.rows],
-        sub_title=f"{applicant_name}撤销了您已同意的此申请，原审批结果不再有效。{why}",
+        sub_title=f"{applicant_name}撤销了已通过的此申请，原审批结果不再有效。{why}",
     )
 
 

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     secret_key: str = ""
     base_url: str = "http://127.0.0.1:5000"
     sandbox: bool | None = None
-    # Reverse proxies in front of the web processes that set X-Forwarded-For/-Proto/-Host:
+    # Reverse proxies in front of the web processes that append to X-Forwarded-For:
     # per-client limits (SMS codes, self-registration) need the client's own address.
     trusted_proxies: int = Field(default=0, ge=0, le=5)
     locale: Literal["zh_CN", "en"] = "zh_CN"
@@ -134,6 +134,13 @@ class Settings(BaseSettings):
     def _aes_key_shape(cls, value: str) -> str:
         if value and len(value) != 43:
             raise ValueError("an EncodingAESKey is exactly 43 characters")
+        return value
+
+    @field_validator("sms_receipt_token")
+    @classmethod
+    def _receipt_token_is_a_secret(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("use at least 32 random characters: it is the receipts' only check")
         return value
 
     @field_validator("cas_url")

@@ -383,7 +383,7 @@ def _render_revoked(outbox: Outbox, f: _Facts, _app: Application | None) -> Mess
     who = f.applicant or "申请人"
     what = f"「{f.process or f.title}」{_serial_note(f)}"
     return Message(
-        f"申请已撤销：{f.title}", f"{who}撤销了您已同意的{what}，原审批结果不再有效。{why}"
+        f"申请已撤销：{f.title}", f"{who}撤销了已通过的{what}，原审批结果不再有效。{why}"
     )
 
 

@@ -761,14 +761,23 @@ class Flow:
         self.fire_app("withdraw", "withdraw", actor_id=actor_id, comment=comment)
 
     def revoke(self, actor_id: int, comment: str) -> None:
-        """撤销 an approved application; everyone who approved or handled it is told."""
-        approvers = {
+        """撤销 an approved application. Everyone who relied on the approval is told: who
+        approved or handled it (or acted for them), who was told of it (报备), who follows
+        it (CC'd). The result time stays the approval's: statistics measure handling."""
+        relied = {
             who
             for t in self.tasks
-            if t.status == TaskStatus.APPROVED
+            if t.status in {TaskStatus.APPROVED, TaskStatus.NOTIFIED}
             for who in (t.assignee_id, t.acted_by_id)
-            if who is not None and who != actor_id
+            if who is not None
         }
+        relied |= set(
+            self.session.scalars(
+                select(Follower.person_id).where(Follower.application_id == self.app.id)
+            )
+        )
+        finished = self.app.finished_at
         self.fire_app("revoke", "revoke", actor_id=actor_id, comment=comment)
-        for person_id in sorted(approvers):
+        self.app.finished_at = finished
+        for person_id in sorted(relied - {actor_id}):
             self.notify(Kind.REVOKED, person_id, comment=comment, actor_id=actor_id)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from hall.definitions import FieldType, FormField
 from hall.models import Attachment, Person, PersonStatus
 
-MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)  # ASCII: no full-width or other digits
 IDCARD_RE = re.compile(r"^\d{17}[\dX]$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hall.models import Person, PersonKind, PersonStatus
@@ -43,18 +44,35 @@ def account_for_phone(session: Session, phone: str) -> Account | None:
     return Account(first.id, first.userid, first.kind, first.status)
 
 
+class NotOpen(Exception):
+    """The number's account exists but is not an active off-campus account."""
+
+
 def open_account(session: Session, phone: str, name: str) -> Person:
-    """The off-campus account of `phone`, created with `name` if there is none yet."""
-    person = session.scalar(select(Person).where(Person.userid == userid_for(phone)))
+    """The off-campus account of `phone`, created with `name` if there is none yet.
+
+    Two tabs may submit at once: the second insert meets the unique userid, and the
+    account the first made is the one returned. Raises `NotOpen` for an account that is
+    not an active off-campus one.
+    """
+    userid = userid_for(phone)
+    person = session.scalar(select(Person).where(Person.userid == userid))
     if person is None:
-        person = Person(
-            userid=userid_for(phone),
-            kind=PersonKind.OFFCAMPUS,
-            name=name,
-            mobile=phone,
-            status=PersonStatus.ACTIVE,
-            profile={},
-        )
-        session.add(person)
-        session.flush()
+        try:
+            with session.begin_nested():
+                person = Person(
+                    userid=userid,
+                    kind=PersonKind.OFFCAMPUS,
+                    name=name,
+                    mobile=phone,
+                    status=PersonStatus.ACTIVE,
+                    profile={},
+                )
+                session.add(person)
+        except IntegrityError:
+            person = session.scalar(select(Person).where(Person.userid == userid))
+            if person is None:
+                raise
+    if person.kind != PersonKind.OFFCAMPUS or person.status != PersonStatus.ACTIVE:
+        raise NotOpen(userid)
     return person

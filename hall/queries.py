@@ -179,25 +179,29 @@ class ProcessDetail(ProcessSummary):
 
 
 def _visible_processes(
-    person: Person,
+    person: Person | None,
 ) -> Select[ProcessDefinition, ProcessVersion, Department]:
     """Active, published processes whose scope is empty or admits the person's department
     (the same rule `Hall.submit` applies, so the catalogue never offers what would be refused).
+    For nobody (the public 办事指南): only the processes open to every department.
 
     The audience (a JSON list on the version) is checked in Python by the callers: the
     catalogue holds about a hundred processes, not millions.
     """
     scoped = exists().where(ProcessScope.process_id == ProcessDefinition.id)
+    stmt = (
+        select(ProcessDefinition, ProcessVersion, Department)
+        .join(ProcessVersion, ProcessVersion.id == ProcessDefinition.current_version_id)
+        .join(Department, Department.id == ProcessDefinition.department_id)
+        .where(ProcessDefinition.active.is_(True))
+    )
+    if person is None:
+        return stmt.where(~scoped)
     admitted = exists().where(
         ProcessScope.process_id == ProcessDefinition.id,
         ProcessScope.department_id == person.department_id,
     )
-    return (
-        select(ProcessDefinition, ProcessVersion, Department)
-        .join(ProcessVersion, ProcessVersion.id == ProcessDefinition.current_version_id)
-        .join(Department, Department.id == ProcessDefinition.department_id)
-        .where(ProcessDefinition.active.is_(True), or_(~scoped, admitted))
-    )
+    return stmt.where(or_(~scoped, admitted))
 
 
 def _summary(
@@ -228,14 +232,15 @@ def _load_person(session: Session, person_id: int) -> Person:
 
 def catalogue(
     session: Session,
-    person_id: int,
+    person_id: int | None,
     *,
     category: str | None = None,
     department: str | None = None,
     q: str | None = None,
 ) -> ProcessList:
-    """The processes the person may apply for, by category and name."""
-    person = _load_person(session, person_id)
+    """The processes the person may apply for, by category and name; with no person, the
+    public 办事指南: every process open to all departments, whoever it serves."""
+    person = _load_person(session, person_id) if person_id is not None else None
     stmt = _visible_processes(person).order_by(
         ProcessVersion.category, ProcessVersion.name, ProcessDefinition.key
     )
@@ -245,7 +250,7 @@ def catalogue(
     categories: set[str] = set()
     needle = q.strip().casefold() if q else ""
     for process, version, dept in session.execute(stmt):
-        if person.kind.value not in version.audience:
+        if person is not None and person.kind.value not in version.audience:
             continue
         categories.add(version.category)
         if category and version.category != category:
@@ -266,7 +271,21 @@ def process_detail(session: Session, person_id: int, key: str) -> ProcessDetail:
     row = session.execute(_visible_processes(person).where(ProcessDefinition.key == key)).first()
     if row is None or person.kind.value not in row[1].audience:
         raise NotFound("事项不存在")
-    process, version, dept = row
+    return _process_detail(*row, person=person)
+
+
+def process_guide(session: Session, key: str) -> ProcessDetail:
+    """A process as the public 办事指南 shows it: open to every department, nothing
+    prefilled (there is nobody to prefill for)."""
+    row = session.execute(_visible_processes(None).where(ProcessDefinition.key == key)).first()
+    if row is None:
+        raise NotFound("事项不存在")
+    return _process_detail(*row, person=None)
+
+
+def _process_detail(
+    process: ProcessDefinition, version: ProcessVersion, dept: Department, *, person: Person | None
+) -> ProcessDetail:
     spec = parse_spec(version.spec)
     return ProcessDetail(
         **_summary(process, version, dept, version.spec),
@@ -275,7 +294,7 @@ def process_detail(session: Session, person_id: int, key: str) -> ProcessDetail:
         materials=list(spec.materials),
         form=list(spec.form),
         flow=flow_steps(spec),
-        prefill=prefill(spec.form, {}, applicant_profile(person)),
+        prefill=prefill(spec.form, {}, applicant_profile(person)) if person is not None else {},
     )
 
 

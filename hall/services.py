@@ -51,6 +51,7 @@ from hall.models import (
     Follower,
     IdempotencyRecord,
     Person,
+    PersonKind,
     PersonStatus,
     ProcessDefinition,
     ProcessScope,
@@ -739,6 +740,8 @@ class Hall:
             reviewer = any(t.assignee_id == actor.id for t in app.tasks)
             if app.applicant_id != actor.id and not reviewer:
                 raise Conflict("只有申请人或审批人可以抄送")
+            if actor.kind == PersonKind.OFFCAMPUS:  # a phone number is no reason to card staff
+                raise Conflict("校外人员不能抄送")
             if app.status == AppStatus.DRAFT:
                 raise Conflict("草稿不能抄送")
             _check_comment(comment)

@@ -33,9 +33,9 @@ from sms.providers import (
     SmsRateLimited,
     SmsRejected,
     require,
+    resolve_endpoint,
 )
 from sms.templates import TEMPLATES, vendor_id
-from sms.vendor_sandbox import resolve_endpoint
 
 DEFAULT_ENDPOINT = "dysmsapi.aliyuncs.com"
 RATE_LIMITED = "isv.BUSINESS_LIMIT_CONTROL"

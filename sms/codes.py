@@ -1,7 +1,8 @@
 """Sign-in codes sent by SMS, and the hall's own send limits (before any gateway's).
 
-A code is 6 digits, valid 5 minutes, good for one sign-in and at most 5 tries; Redis holds
-only its HMAC, so a dump of Redis does not reveal live codes. Limits (reference/cas-sms.md):
+A code is 6 digits, valid 5 minutes, good for one sign-in and at most 5 tries, checked
+inside Redis in one step. The code book keeps only its HMAC; the plain code waits for its
+SMS elsewhere (web/sms_channel.py) only until it is sent. Limits (reference/cas-sms.md):
 per phone one code a minute, 5 an hour, 10 a day; per client address 20 an hour, so one
 address cannot walk through many numbers. Limits are checked and counted in one Lua call,
 so concurrent requests cannot slip past them together.
@@ -53,10 +54,20 @@ for i, key in ipairs(KEYS) do
 end
 return {0, 0}
 """
-# A wrong try counts only against a code that still exists (never recreates an expired one).
-_MISS = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-return redis.call('HINCRBY', KEYS[1], 'tries', 1)
+# One try, in one step: compare, then delete (right, or the last try) or count (wrong).
+# Read, compare and count apart, a burst of parallel guesses would all read the code before
+# any of them counted, and get far more than MAX_ATTEMPTS tries. ARGV: the try's digest,
+# MAX_ATTEMPTS. Answers -1 (no code), 0 (right: used up), else the tries made so far.
+_CHECK = """
+local stored = redis.call('HGET', KEYS[1], 'digest')
+if not stored then return -1 end
+if stored == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+local tries = redis.call('HINCRBY', KEYS[1], 'tries', 1)
+if tries >= tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) end
+return tries
 """
 
 
@@ -88,7 +99,7 @@ class CodeBook:
         self.redis = connection
         self.secret = secret.encode()
         self._take = connection.register_script(_TAKE)
-        self._miss = connection.register_script(_MISS)
+        self._check = connection.register_script(_CHECK)
 
     def _digest(self, phone: str, code: str) -> str:
         return hmac.new(self.secret, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
@@ -127,20 +138,15 @@ class CodeBook:
         return code
 
     def check(self, phone: str, code: str) -> None:
-        """Accept `code` for `phone` once, or raise `CodeRejected`."""
-        key = self._key(phone)
-        stored = self.redis.hget(key, "digest")
-        if stored is None:
-            raise CodeRejected(CodeRejected.EXPIRED)
-        expected = stored.decode() if isinstance(stored, bytes) else str(stored)
-        if hmac.compare_digest(expected, self._digest(phone, code.strip())):
-            if self.redis.delete(key) == 1:  # single use: only the first of two racers wins
-                return
-            raise CodeRejected(CodeRejected.EXPIRED)
-        tries = int(self._miss(keys=[key]))
-        if tries < 0:
-            raise CodeRejected(CodeRejected.EXPIRED)
-        if tries >= MAX_ATTEMPTS:
-            self.redis.delete(key)
+        """Accept `code` for `phone` once, or raise `CodeRejected`.
+
+        The comparison happens inside Redis on HMAC digests: the digest of a guess says
+        nothing about the code, so comparing them there leaks nothing by timing.
+        """
+        digest = self._digest(phone, code.strip())
+        tries = int(self._check(keys=[self._key(phone)], args=[digest, MAX_ATTEMPTS]))
+        if tries == 0:
+            return
+        if tries < 0 or tries >= MAX_ATTEMPTS:
             raise CodeRejected(CodeRejected.EXPIRED)
         raise CodeRejected(CodeRejected.WRONG, left=MAX_ATTEMPTS - tries)

@@ -1,7 +1,7 @@
 """The SMS delivery log: one row per message the hall asked a gateway to send.
 
-Sign-in codes are logged masked (the code itself lives only, hashed, in Redis). A result's
-row is written in the delivery job's transaction, so a message is logged once it is sent.
+Sign-in codes are logged masked: the code is never written to the database (Redis holds
+it until its SMS is sent). A result's row is written in the delivery job's transaction.
 Vendors' receipts (`sms.receipts`) later mark rows delivered or failed by `provider_id`.
 sms/ otherwise needs only config/; the table sits on the hall's metadata so one migration
 history builds every table.

@@ -9,7 +9,9 @@ anything transient (timeouts, 5xx). Every network call has a timeout.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from config import Settings, SettingsError
 
@@ -95,3 +97,32 @@ def require(settings: Settings, *names: str) -> None:
         raise SettingsError(
             f"HALL_SMS_PROVIDER={settings.sms_provider} needs " + ", ".join(missing)
         )
+
+
+def resolve_endpoint(configured: str, default: str) -> tuple[str, str]:
+    """HALL_SMS_ENDPOINT (or a vendor's `default` host) as the SDKs take it, and the scheme.
+
+    An endpoint is `host[:port][/path]` without a scheme; the emulations are served on
+    loopback over plain HTTP, while the vendors' own APIs are only reached over HTTPS.
+    """
+    if "://" in configured:
+        raise SettingsError(
+            "HALL_SMS_ENDPOINT: give host[:port][/path], e.g. 127.0.0.1:5123, without http(s)://"
+        )
+    host = configured or default
+    return host, "http" if _is_loopback(host) else "https"
+
+
+def _is_loopback(endpoint: str) -> bool:
+    try:
+        host = urlsplit("//" + endpoint).hostname
+    except ValueError:
+        return False
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -137,7 +137,10 @@ def _check_message(body: dict[str, Any]) -> Response | None:
     phone, params = body.get("phone"), body.get("params")
     name = _template_name(body.get("template"))
     if not isinstance(phone, str) or not (
-        len(phone) == MOBILE_DIGITS and phone.isdigit() and phone.startswith("1")
+        len(phone) == MOBILE_DIGITS
+        and phone.isascii()
+        and phone.isdigit()
+        and phone.startswith("1")
     ):
         return _refuse(400, "bad_phone", "not a mainland mobile number")
     if name is None:

@@ -34,9 +34,9 @@ from sms.providers import (
     SmsRateLimited,
     SmsRejected,
     require,
+    resolve_endpoint,
 )
 from sms.templates import TEMPLATES, ordered, vendor_id
-from sms.vendor_sandbox import resolve_endpoint
 
 DEFAULT_ENDPOINT = "sms.tencentcloudapi.com"
 DEFAULT_REGION = "ap-guangzhou"

@@ -42,14 +42,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from ipaddress import ip_address
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
-from config import Settings, SettingsError
+from config import Settings
 from sms.templates import PARAM_MAX, TEMPLATES, template
 
 URL_PREFIX = "/_sandbox/sms/vendor"
@@ -187,35 +186,6 @@ def endpoint(base_url: str, vendor: str) -> str:
     """HALL_SMS_ENDPOINT that points `vendor`'s SDK at the emulation served at `base_url`."""
     parts = urlsplit(base_url)
     return f"{parts.netloc}{parts.path.rstrip('/')}{URL_PREFIX}/{vendor}"
-
-
-def resolve_endpoint(configured: str, default: str) -> tuple[str, str]:
-    """HALL_SMS_ENDPOINT (or a vendor's `default` host) as the SDKs take it, and the scheme.
-
-    An endpoint is `host[:port][/path]` without a scheme; the emulations are served on
-    loopback over plain HTTP, while the vendors' own APIs are only reached over HTTPS.
-    """
-    if "://" in configured:
-        raise SettingsError(
-            "HALL_SMS_ENDPOINT: give host[:port][/path], e.g. 127.0.0.1:5123, without http(s)://"
-        )
-    host = configured or default
-    return host, "http" if _is_loopback(host) else "https"
-
-
-def _is_loopback(endpoint: str) -> bool:
-    try:
-        host = urlsplit("//" + endpoint).hostname
-    except ValueError:
-        return False
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class _Nonces:

@@ -40,10 +40,10 @@ def create_app(
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if settings.trusted_proxies:
-        # Only the hops the deployment says it has: more would let a client forge its address.
-        hops = settings.trusted_proxies
+        # The client's address only, and only through the hops the deployment says it
+        # has: more would let a client forge it. Scheme and host stay HALL_BASE_URL's.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0, x_host=0
         )
     db = database or Database(settings.database_url)
     app.extensions["hall.settings"] = settings

@@ -138,6 +138,12 @@ def _begin_login(target: str) -> BaseResponse:
     return redirect(auth.cas.login_url(auth.service_url(target)))
 
 
+def rotate_session() -> None:
+    """A fresh session id for what the session now proves (a phone number before the
+    account exists): a session id planted before the proof never carries it."""
+    _server_session().rotate()
+
+
 def start_session(person_id: int, userid: str, *, via: str) -> RedisSession:
     """A fresh server-side session (new key: no fixation) for a person who proved who they
     are through `via` (cas, wecom, sms)."""

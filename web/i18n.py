@@ -290,6 +290,7 @@ CATALOGUE: dict[str, str] = {
     "只有被退回的申请可以重新提交": "Only a returned application can be resubmitted",
     "只能退回给申请人或之前经过的环节": "Return only to the applicant or an earlier step",
     "已有审批人处理，不能撤回": "A reviewer has acted: it can no longer be withdrawn",
+    "校外人员不能抄送": "Off-campus applicants cannot copy others in",
     # 撤销 (revoking an approved application)
     "撤销原因": "Why revoke",
     "撤销后原审批结果不再有效，确定撤销吗？": (

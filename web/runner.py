@@ -450,6 +450,7 @@ def banner(
         f"  API 文档 API doc        {base}/api/v1/openapi.json",
         f"  健康检查 Health         {base}/healthz",
         f"  自助注册 Join WeCom     {base}/join   (二维码 QR: {base}/admin/selfreg)",
+        f"  办事指南 Service guide  {base}/guide",
         f"  校外人员 Off-campus     {base}/login/sms",
     ]
     if settings.sandbox:

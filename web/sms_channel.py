@@ -5,8 +5,8 @@
 | `sms_code`           | the sign-in code (`sms.templates` "code")                       |
 | `application_result` | an off-campus applicant's result, with a link to the application |
 
-Staff and students are told in WeCom, never by SMS. A result goes to the mobile number the
-applicant gave on the form (every off-campus process requires one), else their account's.
+Staff and students are told in WeCom, never by SMS. A result goes to the number the
+off-campus account proved when it signed in.
 
 Codes travel through the outbox like every other message, so a gateway outage is retried
 with backoff and a restart loses nothing. The code itself is never written to the database:
@@ -27,10 +27,8 @@ from sqlalchemy.orm import Session
 from config import Settings, SettingsError
 from hall.channels import ChannelError, Deferred, PermanentError, result_of
 from hall.clock import utcnow
-from hall.definitions import FieldType
 from hall.models import Application, Outbox, Person, PersonKind
 from hall.outbox import Kind, emit
-from hall.processes import version_spec
 from sms.codes import CODE_TTL
 from sms.models import MASK, SmsMessage, SmsPurpose, SmsStatus
 from sms.providers import Sms, SmsError, SmsProvider, SmsRateLimited, SmsRejected, make_provider
@@ -64,15 +62,6 @@ def queue_code(session: Session, connection: redis.Redis, phone: str, code: str)
     session.flush()
     row.outbox_id = outbox.id
     return row
-
-
-def _form_mobile(app: Application) -> str:
-    """The mobile number the applicant gave on the form, if the form asks for one."""
-    for field in version_spec(app.version).form:
-        value = (app.form or {}).get(field.key)
-        if field.type == FieldType.MOBILE and isinstance(value, str) and value:
-            return value
-    return ""
 
 
 class SmsChannel:
@@ -132,7 +121,9 @@ class SmsChannel:
         app = session.get(Application, outbox.application_id) if outbox.application_id else None
         if app is None:
             raise PermanentError(f"outbox {outbox.id} names no application")
-        phone = _form_mobile(app) or (recipient.mobile or "")
+        # The number the account proved, not one typed on the form: a form could otherwise
+        # have the hall text anyone, and only the proved number's owner can open the link.
+        phone = recipient.mobile or ""
         if not phone:
             log.warning("outbox %s: %s has no mobile number, no SMS", outbox.id, recipient.userid)
             return

@@ -63,7 +63,9 @@ def apply(db: Database, vendor: str, receipts: list[Receipt]) -> int:
 def receive(vendor: str, token: str) -> Response:
     settings: Settings = current_app.extensions["hall.settings"]
     expected = settings.sms_receipt_token
-    if vendor not in VENDORS or not expected or not hmac.compare_digest(token, expected):
+    if vendor not in VENDORS or not expected:
+        abort(404)
+    if not hmac.compare_digest(token.encode(), expected.encode()):  # bytes: any token
         abort(404)
     if (request.content_length or 0) > MAX_BODY:
         return Response("body too large\n", 413, content_type="text/plain")

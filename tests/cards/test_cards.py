@@ -350,7 +350,7 @@ def test_revoked_card_says_who_took_the_approval_back_and_why():
     assert card["card_type"] == "text_notice"
     assert card["main_title"]["title"] == "申请已撤销：张三的申请"
     assert card["sub_title_text"] == (
-        "张三撤销了您已同意的此申请，原审批结果不再有效。撤销原因：会议取消。"
+        "张三撤销了已通过的此申请，原审批结果不再有效。撤销原因：会议取消。"
     )
     assert card["card_action"]["url"] == DETAIL
 

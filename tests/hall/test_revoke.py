@@ -8,6 +8,7 @@ import pytest
 from hall.channels import render
 from hall.definitions import DefinitionError, parse_spec
 from hall.errors import Conflict, Invalid, NotFound
+from hall.models import Application
 from hall.outbox import Kind
 from hall.services import Decision
 from hall.states import AppStatus
@@ -44,7 +45,7 @@ def test_revoking_within_the_window_ends_it_and_tells_every_approver(hall, sessi
     assert len(told) == 2
     message = render(session, told[0])
     assert message.title.startswith("申请已撤销：")
-    assert "撤销了您已同意的" in message.body
+    assert "撤销了已通过的" in message.body
     assert "撤销原因：会议取消。" in message.body
 
 
@@ -100,3 +101,24 @@ def test_the_window_is_checked_by_the_definition():
     with pytest.raises(DefinitionError):
         parse_spec(spec)
     assert parse_spec(factories.simple_spec("CS")).options.revoke_window_hours is None
+
+
+def test_those_told_of_it_and_its_followers_are_told_too(hall, session, school, clock):
+    steps = [
+        {"key": "dean", "name": "院长审批", "approver": persons(school.dean)},
+        {"key": "hr", "name": "人事处备案", "kind": "notify", "approver": persons(school.vp)},
+    ]
+    key = flow_of(session, steps, options={"revoke_window_hours": 72})
+    app_id = submit(hall, school.teacher, key).application_id
+    hall.cc(school.teacher.id, app_id, [school.president.userid])
+    [task] = [t for t in factories.tasks_of(session, app_id) if t.assignee_id == school.dean.id]
+    hall.decide(school.dean.id, task.id, Decision("approve"))
+    session.expire_all()
+    approved_at = session.get(Application, app_id).finished_at
+    assert approved_at is not None
+    clock.advance(hours=1)
+    hall.revoke(school.teacher.id, app_id, comment="取消")
+    told = {o.recipient_id for o in factories.outbox_of(session, app_id, Kind.REVOKED)}
+    assert told == {school.dean.id, school.vp.id, school.president.id}
+    session.expire_all()
+    assert session.get(Application, app_id).finished_at == approved_at  # the result's time

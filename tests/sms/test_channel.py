@@ -138,7 +138,7 @@ def _result_row(
     ).one()
 
 
-def test_an_off_campus_result_reaches_the_number_on_the_form_once(
+def test_an_off_campus_result_reaches_the_proved_number_once(
     session: Session, db: Database, case: Case, channel: SmsChannel, gateway: Gateway
 ) -> None:
     outbox = _result_row(
@@ -147,12 +147,12 @@ def test_an_off_campus_result_reaches_the_number_on_the_form_once(
         case,
         who=case.alumnus,
         key=case.offcampus_key,
-        form={"mobile": FORM_PHONE, "reason": "查成绩单"},
+        form={"mobile": FORM_PHONE, "reason": "查成绩单"},  # another number typed on the form
     )
     assert channel.accepts(outbox)
     channel.send(session, outbox)
     channel.send(session, outbox)  # a retried job: never twice
-    inbox = gateway.store.inbox(FORM_PHONE)
+    inbox = gateway.store.inbox(ACCOUNT_PHONE)
     assert len(inbox) == 1
     app = outbox.application
     assert app is not None
@@ -160,8 +160,8 @@ def test_an_off_campus_result_reaches_the_number_on_the_form_once(
         f"【网上办事大厅】您申请的档案查询预约已通过，办件编号{app.serial}。"
         f"详情请登录网上办事大厅查看：{gateway.base}/m/{app.id}"
     )
-    assert gateway.store.inbox(ACCOUNT_PHONE) == []
-    phone_page = requests.get(f"{gateway.base}/_sandbox/sms/?phone={FORM_PHONE}", timeout=5).text
+    assert gateway.store.inbox(FORM_PHONE) == []  # the hall never texts an unproved number
+    phone_page = requests.get(f"{gateway.base}/_sandbox/sms/?phone={ACCOUNT_PHONE}", timeout=5).text
     assert f'<a href="{gateway.base}/m/{app.id}" target="_blank">' in phone_page  # tappable
     row = session.scalars(select(SmsMessage)).one()
     assert (row.purpose, row.status, row.provider) == (SmsPurpose.RESULT, SmsStatus.SENT, "sandbox")

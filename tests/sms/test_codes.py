@@ -373,3 +373,30 @@ def test_concurrent_checks_of_the_right_code_let_one_through(book: CodeBook) -> 
         thread.join(timeout=30)
 
     assert sorted(outcomes) == ["accepted"] + [CodeRejected.EXPIRED] * (workers - 1)
+
+
+def test_a_burst_of_parallel_guesses_gets_five_tries_in_all(book: CodeBook) -> None:
+    code = book.issue(PHONE, ADDRESS)
+    guesses = [f"{(int(code) + n) % 1_000_000:06d}" for n in range(1, 31)]  # 30, all wrong
+    barrier = threading.Barrier(len(guesses))
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def guess(value: str) -> None:
+        barrier.wait(timeout=10)
+        try:
+            book.check(PHONE, value)
+        except CodeRejected as exc:
+            with lock:
+                outcomes.append(exc.reason)
+
+    threads = [threading.Thread(target=guess, args=(g,)) for g in guesses]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # Counted one by one inside Redis: four "wrong" answers, then the code is gone.
+    assert outcomes.count(CodeRejected.WRONG) == MAX_ATTEMPTS - 1
+    assert outcomes.count(CodeRejected.EXPIRED) == len(guesses) - (MAX_ATTEMPTS - 1)
+    assert rejected(book, PHONE, code).reason == CodeRejected.EXPIRED

@@ -26,7 +26,7 @@ from werkzeug.serving import make_server
 from config import Settings, SettingsError, load_settings
 from sms import aliyun, tencent
 from sms.aliyun import AliyunProvider
-from sms.providers import Sent, Sms, SmsError, SmsRateLimited, SmsRejected
+from sms.providers import Sent, Sms, SmsError, SmsRateLimited, SmsRejected, resolve_endpoint
 from sms.tencent import TencentProvider
 from sms.vendor_sandbox import (
     CLOCK_SKEW,
@@ -34,7 +34,6 @@ from sms.vendor_sandbox import (
     VendorSms,
     endpoint,
     make_vendor_blueprint,
-    resolve_endpoint,
 )
 from tests.net import free_port
 

@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from config import load_settings
+from hall import offcampus
 from hall.db import Database
 from hall.models import Outbox, Person, PersonKind, PersonStatus
 from sms.models import MASK, SmsMessage, SmsPurpose, SmsStatus
+from sso.sessions import COOKIE_NAME
 from tests import factories
 from tests.web_views.conftest import csrf_of
 from web.app import create_app
@@ -290,3 +292,77 @@ def test_the_address_limit_counts_clients_behind_a_trusted_proxy(
         statuses.append(answer.status_code)
     assert statuses[:20] == [200] * 20
     assert (statuses[20] == 429) is refused
+
+
+def _signed_in(app: Flask, who: Person) -> FlaskClient:
+    client = app.test_client()
+    with client.session_transaction() as s:
+        s["person_id"] = who.id
+        s["userid"] = who.userid
+        s["login_via"] = "sms"
+    return client
+
+
+def test_off_campus_people_reach_only_the_applicants_pages(
+    app: Flask, session: Session, alumnus: Person
+) -> None:
+    staff = factories.person(session, "李老师", userid="t1")
+    session.commit()
+    client = _signed_in(app, alumnus)
+    for path in ("/", "/applications", "/messages"):
+        assert client.get(path).status_code == 200, path
+    for path in ("/people/search?q=oc", "/tasks", "/tasks/done", "/delegations", "/monitor"):
+        assert client.get(path).status_code == 404, path
+    # and nobody finds them in the picker: their userid is their number
+    picker = _signed_in(app, staff).get("/people/search?q=oc138").get_data(as_text=True)
+    assert "丁翔" not in picker
+    assert ALUMNUS_PHONE not in picker
+
+
+def test_full_width_digits_are_the_same_number_and_other_scripts_none(
+    app: Flask, session: Session
+) -> None:
+    client = app.test_client()
+    assert _send(client, "１３８７７３１０００１").status_code == 200
+    assert session.scalars(select(SmsMessage.phone)).all() == [ALUMNUS_PHONE]
+    again = _send(app.test_client(), ALUMNUS_PHONE)  # the same number: the minute's limit
+    assert again.status_code == 429
+    arabic = _send(app.test_client(), "١٣٨٧٧٣١٠٠٠٢")
+    assert arabic.status_code == 400
+
+
+def test_proving_a_new_number_gives_the_session_a_new_id(
+    app: Flask, session: Session, redis_conn: redis.Redis
+) -> None:
+    client = app.test_client()
+    _send(client, NEW_PHONE)
+    before = client.get_cookie(COOKIE_NAME)
+    assert before is not None
+    _post(client, "/login/sms", phone=NEW_PHONE, code=_code(session, redis_conn, NEW_PHONE))
+    after = client.get_cookie(COOKIE_NAME)
+    assert after is not None
+    assert after.value != before.value  # a planted session id never carries the proof
+
+
+def test_the_hourly_allowance_says_how_long_to_wait(
+    app: Flask, session: Session, redis_conn: redis.Redis
+) -> None:
+    for _ in range(5):
+        assert _send(app.test_client(), ALUMNUS_PHONE).status_code == 200
+        redis_conn.delete(f"sms:limit:phone:60:{ALUMNUS_PHONE}")  # the minute has passed
+    sixth = _send(app.test_client(), ALUMNUS_PHONE)
+    assert sixth.status_code == 429
+    assert re.search(r"该号码获取验证码的次数过多，请 \d+ 分钟后再试", sixth.get_data(as_text=True))
+
+
+def test_opening_an_account_twice_gives_the_same_one_and_never_a_closed_one(
+    session: Session, alumnus: Person
+) -> None:
+    first = offcampus.open_account(session, NEW_PHONE, "王女士")
+    again = offcampus.open_account(session, NEW_PHONE, "别的名字")
+    assert again.id == first.id
+    assert again.name == "王女士"
+    alumnus.status = PersonStatus.INACTIVE
+    session.flush()
+    with pytest.raises(offcampus.NotOpen):
+        offcampus.open_account(session, ALUMNUS_PHONE, "丁翔")

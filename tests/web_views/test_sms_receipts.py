@@ -16,7 +16,7 @@ from hall.db import Database
 from sms.models import SmsMessage, SmsPurpose, SmsStatus
 from web.app import create_app
 
-TOKEN = "receipt-secret-123"
+TOKEN = "receipt-secret-0123456789abcdef-0123456789"
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from sms.codes import CodeRefused
 # Why no code was sent (the view's answers, keyed by `CodeRefused.reason`).
 REFUSALS = {
     CodeRefused.TOO_SOON: "发送过于频繁，请 {seconds} 秒后再试。",
-    CodeRefused.TOO_MANY: "该号码今天获取验证码的次数过多，请稍后再试。",
+    CodeRefused.TOO_MANY: "该号码获取验证码的次数过多，请 {minutes} 分钟后再试。",
     CodeRefused.BUSY_ADDRESS: "当前网络获取验证码的次数过多，请稍后再试。",
 }
 
@@ -45,8 +45,16 @@ CATALOGUE: dict[str, str] = {
     "验证已过期，请重新获取验证码。": "The confirmation expired; please get a new code.",
     "请填写 2–{n} 个字的真实姓名。": "Please give your real name, 2 to {n} characters.",
     REFUSALS[CodeRefused.TOO_SOON]: "Too many requests; please try again in {seconds} s.",
-    REFUSALS[CodeRefused.TOO_MANY]: "This number has had too many codes today; please try later.",
+    REFUSALS[
+        CodeRefused.TOO_MANY
+    ]: "This number has had too many codes; try again in {minutes} min.",
     REFUSALS[CodeRefused.BUSY_ADDRESS]: "Too many codes from this network; please try later.",
+    # the public 办事指南
+    "本校师生登录": "Staff and student sign-in",
+    "办理前请先登录：": "Sign in to apply:",
+    "本校师生登录办理": "Sign in with your campus account to apply",
+    "校外人员登录办理": "Sign in by SMS to apply (off-campus)",
+    "返回办事指南": "Back to the service guide",
     # the information center's SMS log
     "短信记录": "SMS log",
     "短信平台：{provider}；签名：{sign}；状态报告：{receipts}": (

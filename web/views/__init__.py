@@ -24,6 +24,7 @@ from web.views import (
     common,
     delegations,
     designer,
+    guide,
     messages,
     monitor,
     offcampus,
@@ -67,6 +68,7 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(module.bp)
     app.register_blueprint(selfreg.bp)  # public: joining the school's WeCom
     app.register_blueprint(offcampus.bp)  # public: off-campus sign-in by SMS code
+    app.register_blueprint(guide.bp)  # public: 办事指南
     # designer, statistics, monitoring of pending to-dos, system pages
     for module in (designer, stats, monitor, admin):
         app.register_blueprint(module.bp)

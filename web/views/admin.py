@@ -66,7 +66,8 @@ def sync_run(run_id: int) -> Response:
 @bp.get("/admin/deliveries")
 def deliveries() -> Response:
     before = request.args.get("before", "")
-    rows = failed_deliveries(db(), limit=100, before_id=int(before) if before.isdigit() else None)
+    before_id = int(before) if before.isascii() and before.isdigit() else None
+    rows = failed_deliveries(db(), limit=100, before_id=before_id)
     return page("admin/deliveries.html", rows=rows)
 
 
@@ -82,14 +83,13 @@ SMS_PURPOSE_LABELS = {sms_log.SmsPurpose.LOGIN: "登录验证码", sms_log.SmsPu
 @bp.get("/admin/sms")
 def sms_messages() -> Response:
     """The SMS delivery log: what was sent to whom (numbers masked), and what came of it."""
-    digits = "".join(ch for ch in request.args.get("phone", "") if ch.isdigit())[:11]
+    digits = "".join(ch for ch in request.args.get("phone", "") if ch in "0123456789")[:11]
     raw_status = request.args.get("status", "")
     status = sms_log.SmsStatus(raw_status) if raw_status in set(sms_log.SmsStatus) else None
     before = request.args.get("before", "")
     with db().reader() as s:
-        rows = sms_log.recent(
-            s, phone=digits, status=status, before_id=int(before) if before.isdigit() else None
-        )
+        before_id = int(before) if before.isascii() and before.isdigit() else None
+        rows = sms_log.recent(s, phone=digits, status=status, before_id=before_id)
         shown = [
             {
                 "id": r.id,

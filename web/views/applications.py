@@ -26,6 +26,7 @@ from web.views.common import (
     db,
     flash_error,
     hall,
+    me,
     not_found_page,
     page,
     page_blueprint,
@@ -65,9 +66,11 @@ def detail_context(application_id: int) -> dict[str, Any]:
         detail = queries.application_detail(s, person_id(), application_id)
         spec = reads.version_spec_of(s, application_id)
         my_task = next((t for t in detail.tasks if t.id == detail.my_task_id), None)
-        # Hall.cc's rule: the applicant, or anyone who held a task on it.
-        may_cc = detail.status != AppStatus.DRAFT and (
-            detail.is_applicant or reads.held_a_task(s, person_id(), application_id)
+        # Hall.cc's rule; off-campus applicants do not copy staff in.
+        may_cc = (
+            detail.status != AppStatus.DRAFT
+            and me().kind != "offcampus"
+            and (detail.is_applicant or reads.held_a_task(s, person_id(), application_id))
         )
     step = spec.flow[my_task.step.index] if my_task is not None else None
     timeline = present.timeline(detail)

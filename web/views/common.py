@@ -75,7 +75,8 @@ def _signed_in_person() -> int | None:
     return None
 
 
-def _require_person() -> BaseResponse | None:
+def _load_viewer() -> queries.Me | None:
+    """The signed-in person (into `g.me`, `g.person_id`), or None."""
     pid = _signed_in_person()
     viewer = None
     if pid is not None:
@@ -84,13 +85,30 @@ def _require_person() -> BaseResponse | None:
                 viewer = queries.me(s, pid)
             except NotFound:
                 viewer = None
-    if viewer is None or pid is None:
+    if viewer is not None and pid is not None:
+        g.person_id = pid
+        g.me = viewer
+    return viewer
+
+
+# What an off-campus person (anyone who proved a phone number) may open: applying and
+# following their own applications. Not the people picker, to-dos, delegations or admin.
+OFFCAMPUS_PAGES = frozenset(
+    {"catalog", "apply", "applications", "uploads", "messages", "records", "i18n"}
+)
+
+
+def _require_person() -> BaseResponse | None:
+    viewer = _load_viewer()
+    if viewer is not None and viewer.kind == "offcampus":
+        if request.blueprint not in OFFCAMPUS_PAGES:
+            return not_found_page()
+        return None
+    if viewer is None:
         if request.method == "GET":
             target = safe_next(request.full_path.rstrip("?"))
             return redirect(f"/login?{urlencode({'next': target})}")
         return redirect("/login")
-    g.person_id = pid
-    g.me = viewer
     return None
 
 
@@ -103,12 +121,21 @@ def protect(bp: Blueprint) -> None:
             csrf.protect()
 
 
-def page_blueprint(name: str, import_name: str, *, public: bool = False) -> Blueprint:
-    """A blueprint of pages: CSRF-protected, and signed-in only unless `public`."""
+def page_blueprint(
+    name: str, import_name: str, *, public: bool = False, knows_viewer: bool = False
+) -> Blueprint:
+    """A blueprint of pages: CSRF-protected, and signed-in only unless `public`; a public
+    one that `knows_viewer` still shows a signed-in person their own menus."""
     bp = Blueprint(name, import_name)
     protect(bp)
     if not public:
         bp.before_request(_require_person)
+    elif knows_viewer:
+
+        @bp.before_request
+        def _viewer() -> None:
+            _load_viewer()
+
     return bp
 
 

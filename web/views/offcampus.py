@@ -16,6 +16,7 @@ is proved, so the form cannot be used to find out who has an account.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -29,7 +30,7 @@ from hall.clock import utcnow
 from hall.forms import MOBILE_RE
 from hall.models import PersonKind, PersonStatus
 from sms.codes import CodeBook, CodeRefused, CodeRejected
-from web.auth import safe_next, start_session
+from web.auth import rotate_session, safe_next, start_session
 from web.catalogue.offcampus import REFUSALS
 from web.i18n import gettext
 from web.sms_channel import mask, queue_code
@@ -48,9 +49,16 @@ def _codes() -> CodeBook:
     return CodeBook(current_app.extensions["hall.redis"], current_app.config["SECRET_KEY"])
 
 
+def _nfkc(raw: str | None) -> str:
+    return unicodedata.normalize("NFKC", raw or "")
+
+
 def _phone(raw: str | None) -> str:
     """A mainland mobile number as 11 digits (spaces, dashes and +86 are forgiven), or ""."""
-    digits = "".join(ch for ch in (raw or "") if ch.isdigit())
+    # Full-width digits (a Chinese input method's) are read as the digits they are; any
+    # other script's are not digits here: they would be another rate-limit key (and
+    # another account) for the same number.
+    digits = "".join(ch for ch in _nfkc(raw)[:40] if ch in "0123456789")
     if len(digits) == 13 and digits.startswith("86"):
         digits = digits[2:]
     return digits if MOBILE_RE.fullmatch(digits) else ""
@@ -61,6 +69,7 @@ def _form(status: int = 200, **context: Any) -> BaseResponse:
     context.setdefault("error", "")
     context.setdefault("sent", False)
     context.setdefault("wait", 0)
+    context.setdefault("masked", "")
     context.setdefault("next", safe_next(request.values.get("next")))
     return page("auth/sms_login.html", status, **context)
 
@@ -82,22 +91,23 @@ def send_code() -> ResponseReturnValue:
     try:
         code = _codes().issue(phone, request.remote_addr or "unknown")
     except CodeRefused as refused:
-        text = gettext(REFUSALS[refused.reason], seconds=refused.retry_after)
-        wait = refused.retry_after if refused.reason == CodeRefused.TOO_SOON else 0
+        wait = refused.retry_after
+        text = gettext(REFUSALS[refused.reason], seconds=wait, minutes=-(-wait // 60))
+        wait = wait if refused.reason == CodeRefused.TOO_SOON else 0
         return _form(429, phone=phone, error=text, wait=wait)
     with db().unit_of_work() as s:
         queue_code(s, current_app.extensions["hall.redis"], phone, code)
     session["sms_phone"] = phone
     log.info("sign-in code queued for %s", mask(phone))
-    return _form(phone=phone, sent=True, wait=60)
+    return _form(phone=phone, sent=True, wait=60, masked=mask(phone))
 
 
 @bp.post("/login/sms")
 def verify() -> ResponseReturnValue:
     target = safe_next(request.form.get("next"))
     phone = _phone(request.form.get("phone"))
-    code = (request.form.get("code") or "").strip()
-    if not phone or not (code.isdigit() and len(code) == 6):
+    code = _nfkc(request.form.get("code")).strip()
+    if not phone or not (code.isascii() and code.isdigit() and len(code) == 6):
         return _form(400, phone=phone, error=gettext("请输入手机号码和 6 位验证码。"))
     try:
         _codes().check(phone, code)
@@ -116,6 +126,7 @@ def verify() -> ResponseReturnValue:
     if person is not None and person.status != PersonStatus.ACTIVE:
         return _form(403, phone=phone, error=gettext("该账号已停用，请联系学校。"))
     if person is None:
+        rotate_session()
         session[VERIFIED_KEY] = {"phone": phone, "at": utcnow().isoformat()}
         return redirect(f"/login/sms/profile?{urlencode({'next': target})}")
     start_session(person.id, person.userid, via="sms")
@@ -156,9 +167,14 @@ def profile() -> ResponseReturnValue:
             error=error,
             next=target,
         )
-    with db().unit_of_work() as s:
-        person = offcampus.open_account(s, phone, name)
-        person_id, userid = person.id, person.userid
+    try:
+        with db().unit_of_work() as s:
+            person = offcampus.open_account(s, phone, name)
+            person_id, userid = person.id, person.userid
+    except offcampus.NotOpen:
+        session.pop(VERIFIED_KEY, None)
+        flash(gettext("该账号已停用，请联系学校。"), "error")
+        return redirect(f"/login/sms?{urlencode({'next': target})}")
     session.pop(VERIFIED_KEY, None)
     start_session(person_id, userid, via="sms")
     log.info("off-campus account %s created and signed in", userid)

@@ -12,7 +12,6 @@ from hall.states import AppStatus, TaskStatus
 from web.i18n import STATUS_LABELS, gettext
 
 
-# What each logged action is called on the page (zh_CN message ids); others are hidden.
 def status_word(detail: ApplicationDetail) -> str:
     """How the page names an application's status (zh_CN), where the status alone says too
     little: a service that was carried out reads 已办结, an approval taken back 已撤销."""
@@ -24,6 +23,7 @@ def status_word(detail: ApplicationDetail) -> str:
     return STATUS_LABELS[status]
 
 
+# What each logged action is called on the page (zh_CN message ids); others are hidden.
 ACTION_LABELS: dict[str, str] = {
     "save_draft": "保存了草稿",
     "submit": "提交了申请",

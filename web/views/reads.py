@@ -19,6 +19,7 @@ from hall.models import (
     Delegation,
     Department,
     Person,
+    PersonKind,
     PersonStatus,
     ProcessDefinition,
     ProcessVersion,
@@ -67,6 +68,9 @@ def search_people(session: Session, text: str, *, exclude_id: int | None = None)
         .outerjoin(Department, Department.id == Person.department_id)
         .where(
             Person.status == PersonStatus.ACTIVE,
+            # Off-campus accounts are anyone with a phone: never listed (their userid is
+            # their number), and nobody transfers or copies to them.
+            Person.kind != PersonKind.OFFCAMPUS,
             or_(
                 Person.name.like(f"%{escaped}%", escape="\\"),
                 Person.userid.like(f"{escaped}%", escape="\\"),
