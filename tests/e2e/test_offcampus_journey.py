@@ -339,3 +339,22 @@ def test_a_new_number_gives_its_name_and_gets_an_offcampus_account(
     again.fill("#phone", NEW_MOBILE)
     enter_code(again, code)
     expect(again.locator("#sms-error")).to_have_text("验证码已失效，请重新获取。")
+
+
+def test_a_visitor_finds_a_service_in_the_guide_and_signs_in_to_apply(
+    live_hall: LiveHall, contexts, postman: Postman
+) -> None:
+    visitor = contexts(viewport=PHONE).new_page()
+    visitor.goto(live_hall.url("/guide"))
+    expect(visitor.locator("#sign-in-choices")).to_be_visible()
+    visitor.get_by_role("link", name="毕业证书遗失补办（毕业证明书）").click()
+    expect(visitor.locator("#guide-name")).to_have_text("毕业证书遗失补办（毕业证明书）")
+    expect(visitor.get_by_text("所需材料")).to_be_visible()
+    shot(visitor, "oc-13-guide-of-a-service")
+    visitor.get_by_role("link", name="校外人员登录办理").click()
+    visitor.wait_for_url(re.compile(r"/login/sms\?next=%2Fprocesses%2Fdiploma_reissue$"))
+    ask_for_code(visitor, ALUMNUS_MOBILE)
+    enter_code(visitor, postman.code_for(ALUMNUS_MOBILE))
+    visitor.wait_for_url(live_hall.url("/processes/diploma_reissue"))
+    expect(visitor.locator("#form-title")).to_have_text("毕业证书遗失补办（毕业证明书）")
+    shot(visitor, "oc-14-the-form-after-signing-in")

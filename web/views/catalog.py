@@ -14,6 +14,21 @@ bp = page_blueprint("catalog", __name__)
 AUDIENCES = ("student", "staff", "offcampus")
 
 
+def for_audience(
+    items: list[queries.ProcessSummary], audience: str
+) -> list[queries.ProcessSummary]:
+    """The services for one audience (all of them for an unknown or empty one)."""
+    return [p for p in items if audience not in AUDIENCES or audience in p.audience]
+
+
+def by_category(items: list[queries.ProcessSummary]) -> dict[str, list[queries.ProcessSummary]]:
+    """The services grouped by category, in the order they come."""
+    grouped: dict[str, list[queries.ProcessSummary]] = {}
+    for item in items:
+        grouped.setdefault(item.category, []).append(item)
+    return grouped
+
+
 @bp.get("/")
 def index() -> Response:
     q = request.args.get("q", "").strip()[:50]
@@ -24,15 +39,12 @@ def index() -> Response:
         everything = queries.catalogue(s, person_id())
         found = queries.catalogue(s, person_id(), category=category, department=department, q=q)
         frequent_keys = reads.frequent_process_keys(s, person_id())
-    items = [p for p in found.items if audience not in AUDIENCES or audience in p.audience]
+    items = for_audience(found.items, audience)
     by_key = {p.key: p for p in everything.items}
     departments = sorted({(p.department.code, p.department.name) for p in everything.items})
-    grouped: dict[str, list[queries.ProcessSummary]] = {}
-    for item in items:
-        grouped.setdefault(item.category, []).append(item)
     return page(
         "hall/catalog.html",
-        grouped=grouped,
+        grouped=by_category(items),
         total=len(items),
         frequent=[by_key[k] for k in frequent_keys if k in by_key],
         categories=everything.categories,

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 
 from hall import queries
 from hall.errors import NotFound
-from web.views.catalog import AUDIENCES
+from web.views.catalog import AUDIENCES, by_category, for_audience
 from web.views.common import db, not_found_page, page, page_blueprint
 
 bp = page_blueprint("guide", __name__, public=True, knows_viewer=True)
@@ -23,13 +23,10 @@ def index() -> Response:
     audience = request.args.get("audience", "").strip()
     with db().reader() as s:
         found = queries.catalogue(s, None, q=q)
-    items = [p for p in found.items if audience not in AUDIENCES or audience in p.audience]
-    grouped: dict[str, list[queries.ProcessSummary]] = {}
-    for item in items:
-        grouped.setdefault(item.category, []).append(item)
+    items = for_audience(found.items, audience)
     return page(
         "hall/guide.html",
-        grouped=grouped,
+        grouped=by_category(items),
         total=len(items),
         audiences=AUDIENCES,
         q=q,
