@@ -168,6 +168,9 @@ class RuleType(enum.StrEnum):
     PERSONS = "persons"  # named people (userids)
     ROLE_IN_APPLICANT_DEPT = "role_in_applicant_dept"  # a role in the applicant's department
     DEPT_HEAD = "dept_head"  # head of the applicant's department, N levels up (1 = own)
+    # 逐级: the heads of the applicant's department and of each one above, up to N levels,
+    # nearest first (with mode sequential, one after another up the chain).
+    DEPT_HEAD_CHAIN = "dept_head_chain"
     COUNSELLOR = "counsellor"  # the applicant's counsellor
     LEADER_IN_CHARGE = "leader_in_charge"  # 分管校领导 of the applicant's (or a named) dept
     ROLE_IN_DEPT = "role_in_dept"  # a role in a named department

@@ -145,6 +145,7 @@ RULE_LABELS: dict[str, str] = {
     RuleType.PERSONS: "指定人员",
     RuleType.ROLE_IN_APPLICANT_DEPT: "申请人所在部门的角色",
     RuleType.DEPT_HEAD: "申请人的部门负责人",
+    RuleType.DEPT_HEAD_CHAIN: "逐级部门负责人",
     RuleType.COUNSELLOR: "申请人的辅导员",
     RuleType.LEADER_IN_CHARGE: "分管校领导",
     RuleType.ROLE_IN_DEPT: "指定部门的角色",
@@ -788,6 +789,8 @@ def explain_rule(
         parts.append(say(ROLE_LABELS.get(rule.role, rule.role)))
     if rule.type == RuleType.DEPT_HEAD and rule.levels > 1:
         parts.append(say("向上 {n} 级").format(n=rule.levels))
+    if rule.type == RuleType.DEPT_HEAD_CHAIN:
+        parts.append(say("共 {n} 级").format(n=rule.levels))
     if rule.field:
         parts.append(fields[rule.field].label if rule.field in fields else rule.field)
     text = say(RULE_LABELS[rule.type])

@@ -124,6 +124,13 @@ def resolve_rule(
             if people:
                 return people
         return []
+    if kind == RuleType.DEPT_HEAD_CHAIN:
+        found: list[Person] = []
+        for dept in islice(_ancestors(applicant.department), rule.levels):
+            found += [
+                p for p in role_holders(session, RoleCode.DEPT_HEAD, dept.id) if p not in found
+            ]
+        return found
     if kind == RuleType.DEPT_HEAD:
         chain = list(islice(_ancestors(applicant.department), rule.levels))
         if len(chain) < rule.levels:

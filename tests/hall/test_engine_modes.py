@@ -617,3 +617,27 @@ def test_step_cc_rules_tell_people_when_the_step_passes(hall, session, school):
         (school.jwc_head.id, "cc"),
         (school.counsellor.id, "cc"),
     }
+
+
+def test_a_chain_of_heads_in_sequence_approves_level_by_level(hall, session, school):
+    key = flow_of(
+        session,
+        [
+            {
+                "key": "heads",
+                "name": "逐级审批",
+                "approver": {"type": "dept_head_chain", "levels": 2},
+                "mode": "sequential",
+            }
+        ],
+    )
+    app_id = submit(hall, school.teacher, key).application_id
+    first, second = factories.tasks_of(session, app_id)
+    assert (first.assignee_id, first.status) == (school.se_head.id, TaskStatus.PENDING)
+    assert (second.assignee_id, second.status) == (school.dean.id, TaskStatus.WAITING)
+    hall.decide(school.se_head.id, first.id, Decision("approve"))
+    first, second = factories.tasks_of(session, app_id)
+    assert second.status == TaskStatus.PENDING
+    assert status_of(session, app_id) is AppStatus.PENDING
+    hall.decide(school.dean.id, second.id, Decision("approve"))
+    assert status_of(session, app_id) is AppStatus.APPROVED

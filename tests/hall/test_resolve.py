@@ -43,6 +43,22 @@ def test_dept_head_levels_walk_up(session, school: SimpleNamespace):
     assert names(session, {"type": "dept_head"}, school.student) == ["李院长"]
 
 
+def test_dept_head_chain_lists_each_level_up_nearest_first(session, school: SimpleNamespace):
+    rule = {"type": "dept_head_chain", "levels": 3}
+    # 软件工程系 → 计算机学院 → 示范大学 (no head there): the heads that exist, in order
+    assert names(session, rule, school.teacher) == ["孙主任", "李院长"]
+    assert names(session, {"type": "dept_head_chain"}, school.teacher) == ["孙主任"]
+    school.root_head = factories.person(
+        session, "校长办主任", dept=school.root, roles=(RoleCode.DEPT_HEAD,)
+    )
+    session.flush()
+    assert names(session, rule, school.teacher) == ["孙主任", "李院长", "校长办主任"]
+    assert names(session, {"type": "dept_head_chain", "levels": 2}, school.student) == [
+        "李院长",
+        "校长办主任",
+    ]
+
+
 def test_role_in_applicant_dept_uses_the_nearest_department_with_holders(session, school):
     rule = {"type": "role_in_applicant_dept", "role": "deputy_secretary"}
     assert names(session, rule, school.student) == ["周副书记"]

@@ -33,6 +33,7 @@ CATALOGUE: dict[str, str] = {
     "指定人员": "Named people",
     "申请人所在部门的角色": "A role in the applicant's department",
     "申请人的部门负责人": "Head of the applicant's department",
+    "逐级部门负责人": "Department heads, level by level up",
     "申请人的辅导员": "The applicant's counsellor",
     "分管校领导": "School leader in charge",
     "指定部门的角色": "A role in a named department",
@@ -99,6 +100,7 @@ CATALOGUE: dict[str, str] = {
     "{label}的天数": "days of {label}",
     "{label}的选择数": "number chosen in {label}",
     "向上 {n} 级": "{n} levels up",
+    "共 {n} 级": "{n} levels",
     "向上级数": "Levels up",
     # the problems hall.designer reports
     "请选择条件对象": "Choose what to compare",

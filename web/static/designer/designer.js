@@ -223,7 +223,7 @@
   // ------------------------------------------------------- approver and CC rules
   // The parameters each rule type reads (hall.definitions.ApproverRule).
   const RULE_PARAMS = {
-    persons: ["userids"], role_in_applicant_dept: ["role"], dept_head: ["levels"], counsellor: [],
+    persons: ["userids"], role_in_applicant_dept: ["role"], dept_head: ["levels"], dept_head_chain: ["levels"], counsellor: [],
     leader_in_charge: ["department"], role_in_dept: ["role", "department"], form_person: ["field"], applicant: [],
   };
   function retypeRule(rule, type) {
@@ -238,7 +238,7 @@
     if (t === "persons") out.push(input(path + ".userids", (rule.userids || []).join(","), { label: T.userids, set: (v) => setOrDrop(rule, "userids", list(v)) }));
     if (t === "role_in_applicant_dept" || t === "role_in_dept") out.push(input(path + ".role", rule.role, { label: T.role, options: choices.roles, blank: true, set: (v) => setOrDrop(rule, "role", v) }));
     if (t === "role_in_dept" || t === "leader_in_charge") out.push(input(path + ".department", rule.department, { label: T.department, list: "designer-departments", set: (v) => setOrDrop(rule, "department", v.trim()) }));
-    if (t === "dept_head") out.push(input(path + ".levels", rule.levels, { label: T.levels, type: "number", set: (v) => setOrDrop(rule, "levels", num(v)) }));
+    if (t === "dept_head" || t === "dept_head_chain") out.push(input(path + ".levels", rule.levels, { label: T.levels, type: "number", set: (v) => setOrDrop(rule, "levels", num(v)) }));
     if (t === "form_person") out.push(input(path + ".field", rule.field, { label: T.person_field, options: (data.form || []).filter((f) => f.type === "person").map((f) => [f.key, f.label || f.key]), blank: true, set: (v) => setOrDrop(rule, "field", v) }));
     return out;
   }
