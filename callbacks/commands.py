@@ -27,6 +27,7 @@ STATUS_NAMES = {
     AppStatus.APPROVED: "已通过",
     AppStatus.REJECTED: "已驳回",
     AppStatus.WITHDRAWN: "已撤回",
+    AppStatus.REVOKED: "已撤销",
 }
 
 SHORT_HELP = "发送「待办」查看待您审批的申请，发送「进度」查看您提交的申请。"

@@ -133,12 +133,14 @@ OUTCOME_PHRASES = {
     "returned": "被退回修改",
     "handled": "已办结",
     "withdrawn": "已撤回",
+    "revoked": "已撤销",
 }
 _STATUS_OUTCOMES = {
     AppStatus.APPROVED: "approved",
     AppStatus.REJECTED: "rejected",
     AppStatus.RETURNED: "returned",
     AppStatus.WITHDRAWN: "withdrawn",
+    AppStatus.REVOKED: "revoked",
 }
 
 

@@ -18,7 +18,8 @@ class AppStatus(enum.StrEnum):
     RETURNED = "returned"  # 退回修改: waiting for the applicant to resubmit
     APPROVED = "approved"  # 已通过 / 已办结
     REJECTED = "rejected"  # 已驳回
-    WITHDRAWN = "withdrawn"  # 已撤回
+    WITHDRAWN = "withdrawn"  # 已撤回: taken back before anyone acted
+    REVOKED = "revoked"  # 已撤销: taken back after its approval, within the window
 
 
 class TaskStatus(enum.StrEnum):
@@ -34,7 +35,9 @@ class TaskStatus(enum.StrEnum):
 
 
 OPEN_TASK_STATES = frozenset({TaskStatus.WAITING, TaskStatus.PENDING})
-FINAL_APP_STATES = frozenset({AppStatus.APPROVED, AppStatus.REJECTED, AppStatus.WITHDRAWN})
+FINAL_APP_STATES = frozenset(
+    {AppStatus.APPROVED, AppStatus.REJECTED, AppStatus.WITHDRAWN, AppStatus.REVOKED}
+)
 
 S = TypeVar("S", AppStatus, TaskStatus)
 
@@ -64,7 +67,7 @@ APP_TRANSITIONS: dict[str, Transition[AppStatus]] = _table(
     ("return_to_applicant", {A.PENDING}, A.RETURNED),
     ("withdraw", {A.DRAFT, A.PENDING, A.RETURNED}, A.WITHDRAWN),
     # 撤销: the applicant takes back an approved application, within the process's window.
-    ("revoke", {A.APPROVED}, A.WITHDRAWN),
+    ("revoke", {A.APPROVED}, A.REVOKED),
 )
 
 T = TaskStatus

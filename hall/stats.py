@@ -297,7 +297,7 @@ def _counts_live(
             share(AppStatus.APPROVED),
             share(AppStatus.REJECTED),
             share(AppStatus.PENDING, AppStatus.RETURNED),
-            share(AppStatus.WITHDRAWN),
+            share(AppStatus.WITHDRAWN, AppStatus.REVOKED),
         ).group_by(*groups)
     )
     return [tuple(r) for r in rows]

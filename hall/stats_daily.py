@@ -99,6 +99,7 @@ _COLUMN_OF = {
     AppStatus.PENDING: 3,
     AppStatus.RETURNED: 3,
     AppStatus.WITHDRAWN: 4,
+    AppStatus.REVOKED: 4,  # taken back too, after approval: the charts' 撤回 counts both
 }
 
 

@@ -683,6 +683,7 @@ STATUS_LABELS: dict[str, str] = {
     "approved": "已通过",
     "rejected": "已驳回",
     "withdrawn": "已撤回",
+    "revoked": "已撤销",
 }
 
 

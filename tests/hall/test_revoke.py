@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from hall import queries, stats_daily
 from hall.channels import render
 from hall.definitions import DefinitionError, parse_spec
 from hall.errors import Conflict, Invalid, NotFound
@@ -36,10 +37,10 @@ def test_revoking_within_the_window_ends_it_and_tells_every_approver(hall, sessi
     clock.advance(hours=71)
     result = hall.revoke(school.teacher.id, app_id, comment=" 会议取消 ")
     assert result.message == "已撤销"
-    assert status_of(session, app_id) is AppStatus.WITHDRAWN
+    assert status_of(session, app_id) is AppStatus.REVOKED
     [entry] = factories.logs_of(session, app_id, "revoke")
     assert (entry.actor_id, entry.comment) == (school.teacher.id, "会议取消")
-    assert (entry.from_status, entry.to_status) == ("approved", "withdrawn")
+    assert (entry.from_status, entry.to_status) == ("approved", "revoked")
     told = factories.outbox_of(session, app_id, Kind.REVOKED)
     assert {o.recipient_id for o in told} == {school.dean.id, school.vp.id}
     assert len(told) == 2
@@ -122,3 +123,17 @@ def test_those_told_of_it_and_its_followers_are_told_too(hall, session, school, 
     assert told == {school.dean.id, school.vp.id, school.president.id}
     session.expire_all()
     assert session.get(Application, app_id).finished_at == approved_at  # the result's time
+
+
+def test_lists_and_statistics_tell_a_revoked_application_from_a_withdrawn_one(
+    hall, db, session, school, clock
+):
+    app_id = _approved(hall, session, school)
+    hall.revoke(school.teacher.id, app_id, comment="不需要了")
+    revoked = queries.my_applications(session, school.teacher.id, status=AppStatus.REVOKED)
+    assert [a.id for a in revoked.items] == [app_id]
+    assert (
+        queries.my_applications(session, school.teacher.id, status=AppStatus.WITHDRAWN).items == []
+    )
+    # the statistics' 撤回 column counts both ways of taking an application back
+    assert stats_daily._COLUMN_OF[AppStatus.REVOKED] == stats_daily._COLUMN_OF[AppStatus.WITHDRAWN]

@@ -303,7 +303,7 @@ def test_revoke_an_approved_application_with_a_reason(api, session, school: Scho
     response = api.post(path, school.alice, {"comment": "行程取消"})
     assert response.status_code == 200
     assert (response.get_json()["status"], response.get_json()["message"]) == (
-        "withdrawn",
+        "revoked",
         "已撤销",
     )
     detail = api.get(f"/api/v1/applications/{app_id}", school.alice).get_json()

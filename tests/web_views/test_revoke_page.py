@@ -54,7 +54,7 @@ def test_the_applicant_revokes_from_the_page_and_the_approver_is_told(
     done = post(alice, path, {"comment": "会议延期"}, page=f"/applications/{app_id}")
     assert done.status_code == 302
     after = alice.get(f"/applications/{app_id}").get_data(as_text=True)
-    assert '<span class="status status-withdrawn">已撤销</span>' in after  # not 已撤回
+    assert '<span class="status status-revoked">已撤销</span>' in after  # not 已撤回
     assert "撤销了已通过的申请" in after
     assert 'id="revoke"' not in after
     session.expire_all()
@@ -63,7 +63,7 @@ def test_the_applicant_revokes_from_the_page_and_the_approver_is_told(
     assert told.payload["comment"] == "会议延期"
     revoked = session.get(Application, app_id)
     assert revoked is not None
-    assert revoked.status is AppStatus.WITHDRAWN
+    assert revoked.status is AppStatus.REVOKED
 
 
 def test_the_button_goes_when_the_window_closes(

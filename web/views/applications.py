@@ -35,7 +35,15 @@ from web.views.common import (
 
 bp = page_blueprint("applications", __name__)
 
-STATUS_FILTERS = ("draft", "pending", "returned", "approved", "rejected", "withdrawn")
+STATUS_FILTERS = (
+    "draft",
+    "pending",
+    "returned",
+    "approved",
+    "rejected",
+    "withdrawn",
+    "revoked",
+)
 PER_PAGE = 20
 
 

@@ -14,12 +14,10 @@ from web.i18n import STATUS_LABELS, gettext
 
 def status_word(detail: ApplicationDetail) -> str:
     """How the page names an application's status (zh_CN), where the status alone says too
-    little: a service that was carried out reads 已办结, an approval taken back 已撤销."""
+    little: a service that was carried out reads 已办结."""
     status = detail.status.value
     if status == "approved" and any(step.kind == "handle" for step in detail.flow):
         return "已办结"
-    if status == "withdrawn" and any(e.action == "revoke" for e in detail.timeline):
-        return "已撤销"
     return STATUS_LABELS[status]
 
 
