@@ -31,7 +31,7 @@ from markupsafe import Markup, escape
 from config import Settings
 from config.settings import SANDBOX_SMS_SECRET
 from sms.http import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
-from sms.templates import TEMPLATES
+from sms.templates import TEMPLATES, template_named
 from sms.vendor_sandbox import VendorCredentials, VendorSms, make_vendor_blueprint
 
 PREFIX = "sandbox:sms:"
@@ -122,37 +122,28 @@ def _verified_body() -> tuple[dict[str, Any] | None, Response | None]:
     return body, None
 
 
-def _template_name(template_id: object) -> str | None:
-    """The hall template a gateway template id stands for: its own name, or the vendor id
-    configured for it (HALL_SMS_TEMPLATE_*)."""
-    if not isinstance(template_id, str):
-        return None
-    if template_id in TEMPLATES:
-        return template_id
-    settings: Settings = current_app.extensions["hall.settings"]
-    return VendorCredentials.from_settings(settings).template_name(template_id)
-
-
-def _check_message(body: dict[str, Any]) -> Response | None:
+def _check_message(body: dict[str, Any]) -> tuple[str, Response | None]:
+    """The hall template the message names, or a refusal of the message."""
     phone, params = body.get("phone"), body.get("params")
-    name = _template_name(body.get("template"))
+    given = body.get("template")
+    settings: Settings = current_app.extensions["hall.settings"]
+    name = template_named(settings, given) if isinstance(given, str) else None
     if not isinstance(phone, str) or not (
         len(phone) == MOBILE_DIGITS
         and phone.isascii()
         and phone.isdigit()
         and phone.startswith("1")
     ):
-        return _refuse(400, "bad_phone", "not a mainland mobile number")
+        return "", _refuse(400, "bad_phone", "not a mainland mobile number")
     if name is None:
-        given = body.get("template")
-        return _refuse(400, "bad_template", f"no approved template {given!r}")
+        return "", _refuse(400, "bad_template", f"no approved template {given!r}")
     if not isinstance(params, dict) or not all(
         isinstance(params.get(p), str) and params.get(p) for p in TEMPLATES[name].params
     ):
-        return _refuse(400, "missing_params", "every template parameter must be given")
+        return name, _refuse(400, "missing_params", "every template parameter must be given")
     if not body.get("sign_name"):
-        return _refuse(400, "bad_sign_name", "no signature")
-    return None
+        return name, _refuse(400, "bad_sign_name", "no signature")
+    return name, None
 
 
 def make_blueprint(get_store: Callable[[], SmsSandboxStore]) -> Blueprint:
@@ -163,7 +154,8 @@ def make_blueprint(get_store: Callable[[], SmsSandboxStore]) -> Blueprint:
         body, refused = _verified_body()
         if refused is not None or body is None:
             return refused or _refuse(400, "bad_request", "bad request")
-        if (bad := _check_message(body)) is not None:
+        name, bad = _check_message(body)
+        if bad is not None:
             return bad
         store = get_store()
         fault = store.take_fault()
@@ -175,7 +167,6 @@ def make_blueprint(get_store: Callable[[], SmsSandboxStore]) -> Blueprint:
             return _refuse(400, "blacklisted", "the number refuses messages")
         if fault == "down":
             return _refuse(503, "unavailable", "gateway unavailable")
-        name = _template_name(body["template"]) or ""
         params = {k: str(v) for k, v in dict(body["params"]).items()}
         text = f"【{body['sign_name']}】{TEMPLATES[name].render(params)}"
         message_id = store.record(
@@ -237,13 +228,11 @@ def make_blueprint(get_store: Callable[[], SmsSandboxStore]) -> Blueprint:
 
 
 def sandbox_store(app: Flask) -> SmsSandboxStore:
-    settings: Settings = app.extensions["hall.settings"]
-    conn = app.extensions.get("wework.sandbox.redis") or app.extensions.get("hall.redis")
+    """The sandbox's state, on the app's Redis (`create_app` connects it from HALL_REDIS_URL,
+    which `hall run` sets)."""
+    conn = app.extensions.get("hall.redis")
     if conn is None:
-        if not settings.redis_url:
-            raise RuntimeError("沙箱短信需要 Redis：请设置 HALL_REDIS_URL（hall run 会自动设置）")
-        conn = redis.Redis.from_url(settings.redis_url)
-        app.extensions["wework.sandbox.redis"] = conn
+        raise RuntimeError("沙箱短信需要 Redis：请设置 HALL_REDIS_URL（hall run 会自动设置）")
     return SmsSandboxStore(conn)
 
 

@@ -52,6 +52,14 @@ def vendor_id(settings: Settings, name: str) -> str:
     return configured.get(name) or name
 
 
+def template_named(settings: Settings, template_id: str) -> str | None:
+    """The hall template a template id stands for: its own name, or the vendor id
+    configured for it (HALL_SMS_TEMPLATE_*); `vendor_id` the other way round."""
+    if template_id in TEMPLATES:
+        return template_id
+    return next((name for name in TEMPLATES if vendor_id(settings, name) == template_id), None)
+
+
 def cut(value: str, limit: int = PARAM_MAX) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config import Settings, SettingsError
-from hall.channels import ChannelError, Deferred, PermanentError, result_of
+from hall.channels import OUTCOME_PHRASES, ChannelError, Deferred, PermanentError, result_of
 from hall.clock import utcnow
 from hall.models import Application, Outbox, Person, PersonKind
 from hall.outbox import Kind, emit
@@ -173,13 +173,12 @@ class SmsChannel:
         log.warning("sms %s to %s failed: %s", row.out_id, mask(row.phone), error)
 
 
-# How each outcome reads in「您申请的${title}${outcome}」.
+# How each outcome reads in「您申请的${title}${outcome}」: the hall's phrases, but for the
+# two a text must say more gently or with what to do next.
 OUTCOME_SMS = {
-    "approved": "已通过",
+    **OUTCOME_PHRASES,
     "rejected": "未通过",
     "returned": "被退回，请修改后重新提交",
-    "handled": "已办结",
-    "withdrawn": "已撤回",
 }
 
 
