@@ -160,17 +160,21 @@ class _Idempotency:
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
-def display_value(spec: FormField, value: Any) -> str:
-    """A form value as people read it (option labels, ranges, lists)."""
+def display_value(spec: FormField, value: Any, people: Mapping[str, str] | None = None) -> str:
+    """A form value as people read it (option labels, ranges, lists; a person field's
+    userid as `people` names it, see `queries.person_labels`)."""
     if value is None:
         return ""
+    if spec.type == FieldType.PERSON and isinstance(value, str):
+        return (people or {}).get(value, value)
     labels = {o.value: o.label for o in spec.options}
     if spec.type == FieldType.CHOICE:
         return labels.get(value, str(value))
     if spec.type == FieldType.MULTICHOICE and isinstance(value, list):
         return "、".join(labels.get(v, str(v)) for v in value)
     if isinstance(value, dict) and {"start", "end"} <= set(value):
-        return f"{value['start']} 至 {value['end']}"
+        # 2026-12-03T09:00 is stored (ISO), 2026-12-03 09:00 is read
+        return f"{str(value['start']).replace('T', ' ')} 至 {str(value['end']).replace('T', ' ')}"
     if isinstance(value, list):
         return "、".join(str(v) for v in value)
     return str(value)

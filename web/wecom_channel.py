@@ -50,6 +50,7 @@ from cards import (
     revoked_card,
 )
 from config import Settings
+from hall import queries
 from hall.channels import (
     OUTCOME_PHRASES,
     Deferred,
@@ -209,7 +210,7 @@ class WeComCardChannel:
             applicant_department=app.department.name if app.department else "",
             step_name=step.name,
             detail_url=self.links.application(app.id),
-            rows=key_rows(spec, app.form),
+            rows=key_rows(spec, app.form, session),
             allow_return=step.allow_return,
             transfer_candidates=candidates,
             kind=step.kind.value,
@@ -354,8 +355,13 @@ class WeComCardChannel:
         return tuple(Candidate(p.userid, p.name) for p in people)
 
 
-def key_rows(spec: ProcessSpec, form: dict[str, Any]) -> list[Row]:
-    """The form's key fields as card rows (or its first few fields when none is marked)."""
+def key_rows(spec: ProcessSpec, form: dict[str, Any], session: Session) -> list[Row]:
+    """The form's key fields as card rows (or its first few fields when none is marked);
+    a person field reads as the person's name."""
     fields = [f for f in spec.form if f.type != FieldType.ATTACHMENT]
     marked = [f for f in fields if f.key_field] or fields[:FALLBACK_ROWS]
-    return [Row(f.label, display_value(f, form.get(f.key)) or "—") for f in marked if f.key in form]
+    shown = [f for f in marked if f.key in form]
+    people = queries.person_labels(
+        session, [form[f.key] for f in shown if f.type == FieldType.PERSON]
+    )
+    return [Row(f.label, display_value(f, form.get(f.key), people) or "—") for f in shown]

@@ -95,6 +95,26 @@ def served(committed_db: Database, redis_conn: redis.Redis, tmp_path: Path) -> I
 
 
 @pytest.mark.pg_only
+def test_a_person_field_reads_as_the_persons_name_on_the_card(served: Served) -> None:
+    with served.db.unit_of_work() as s:
+        dept = factories.department(s, "计算机学院")
+        head = factories.person(s, "李主任", dept=dept, roles=("dept_head",))
+        factories.person(s, "王老师", dept=dept, userid="wang")
+        applicant = factories.person(s, "张三", dept=dept)
+        form = [
+            {"key": "reason", "label": "事由", "type": "text", "required": True},
+            {"key": "substitute", "label": "代课教师", "type": "person", "key_field": True},
+        ]
+        key = factories.process(s, factories.simple_spec(dept.code, form=form)).process.key
+    add_member(served.store, head)
+    Hall(served.db).submit(applicant.id, key, {"reason": "出差", "substitute": "wang"})
+    served.drain()
+    [message] = cards_of(served.store, head.userid)
+    rows = message["template_card"]["horizontal_content_list"]
+    assert {"keyname": "代课教师", "value": "王老师（wang）"} in rows
+
+
+@pytest.mark.pg_only
 def test_submit_card_click_approved_result_card(served: Served) -> None:
     db = served.db
     with db.unit_of_work() as s:

@@ -32,6 +32,7 @@ from web.views.common import (
     page_blueprint,
     person_id,
 )
+from web.views.formdata import person_userids_in
 
 bp = page_blueprint("applications", __name__)
 
@@ -73,6 +74,7 @@ def detail_context(application_id: int) -> dict[str, Any]:
     with db().reader() as s:
         detail = queries.application_detail(s, person_id(), application_id)
         spec = reads.version_spec_of(s, application_id)
+        people = queries.person_labels(s, person_userids_in(spec.form, detail.form))
         my_task = next((t for t in detail.tasks if t.id == detail.my_task_id), None)
         # Hall.cc's rule; off-campus applicants do not copy staff in.
         may_cc = (
@@ -89,6 +91,7 @@ def detail_context(application_id: int) -> dict[str, Any]:
     return {
         "detail": detail,
         "spec": spec,
+        "people": people,  # userid → name of the form's person fields
         "attachments": detail.attachments,
         "flow": present.flow_view(detail),
         "timeline": timeline,
@@ -140,7 +143,6 @@ def detail(application_id: int) -> Response:
         values=defaults,
         errors={},
         files={},
-        people={},
         comment="",
         act=act,
         return_to="",

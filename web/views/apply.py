@@ -44,7 +44,7 @@ def _render(
 ) -> Response:
     with db().reader() as s:
         files = reads.attachment_names(s, person_id(), attachment_ids_in(fields, values))
-        people = reads.person_labels(s, person_userids_in(fields, values))
+        people = queries.person_labels(s, person_userids_in(fields, values))
     returned = None
     if application is not None and application.status == AppStatus.RETURNED:
         returned = next((e for e in reversed(application.timeline) if e.action == "return"), None)

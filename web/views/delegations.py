@@ -7,6 +7,7 @@ from datetime import date
 from flask import Response, flash, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from hall import queries
 from hall.delegations import Delegations
 from hall.engine import local_date
 from hall.errors import HallError, Invalid, NotFound
@@ -32,7 +33,7 @@ def _render(errors: dict[str, str] | None = None, values: dict[str, str] | None 
     with db().reader() as s:
         rows = reads.delegations(s, person_id(), today)
         values = values or {}
-        people = reads.person_labels(s, [values.get("delegate", "")])
+        people = queries.person_labels(s, [values.get("delegate", "")])
     return page(
         "hall/delegations.html",
         422 if errors else 200,

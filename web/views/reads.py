@@ -85,15 +85,6 @@ def search_people(session: Session, text: str, *, exclude_id: int | None = None)
     return [PersonHit(u, n, d) for u, n, d in session.execute(stmt)]
 
 
-def person_labels(session: Session, userids: list[str]) -> dict[str, str]:
-    """userid → "name（userid）" for showing picked people again."""
-    wanted = [u for u in userids if isinstance(u, str) and u]
-    if not wanted:
-        return {}
-    rows = session.execute(select(Person.userid, Person.name).where(Person.userid.in_(wanted)))
-    return {u: f"{n}（{u}）" for u, n in rows}
-
-
 @dataclass(frozen=True)
 class DelegationRow:
     id: int

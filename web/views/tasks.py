@@ -132,7 +132,6 @@ def decide(task_id: int) -> BaseResponse:
             values={**(decision.result or {}), DECISION_FILES.key: list(files)},
             errors=errors,
             files=files,
-            people={},
             comment=decision.comment or "",
             act=decision.action,
             return_to=decision.return_to or "",
