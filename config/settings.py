@@ -76,10 +76,12 @@ class Settings(BaseSettings):
     cas_rest: bool = False
 
     sms_provider: Literal["sandbox", "aliyun", "tencent", "http"] = "sandbox"
-    # The signature (签名) and the vendor's ids of the hall's two templates (sms/templates.py).
+    # The signature (签名) and the vendor's ids of the hall's templates (sms/templates.py);
+    # invite is needed only by processes that take invitations (入校预约).
     sms_sign_name: str = ""
     sms_template_code: str = ""
     sms_template_result: str = ""
+    sms_template_invite: str = ""
     sms_access_key_id: str = ""  # aliyun
     sms_access_key_secret: str = ""
     sms_secret_id: str = ""  # tencent

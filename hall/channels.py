@@ -56,6 +56,11 @@ class PermanentError(ChannelError):
     """A channel can never deliver this message (no such user, invalid payload): no retry."""
 
 
+class Refused(PermanentError):
+    """The far end refused this message for good (an SMS gateway's 'bad number'): no retry,
+    but what the channel wrote about it (its log row, marked failed) is kept."""
+
+
 class Deferred(ChannelError):
     """The far end asked us to wait (a rate limit): retry after `retry_after` seconds.
 

@@ -48,6 +48,8 @@ class FieldType(enum.StrEnum):
     PERSON = "person"  # person picker: a userid of someone the hall knows
 
 
+RANGE_TYPES = frozenset({FieldType.DATE_RANGE, FieldType.DATETIME_RANGE})
+
 # Profile attributes a field may be prefilled from (`prefill: profile.mobile`).
 PREFILL_SOURCES = frozenset(
     {"name", "number", "mobile", "email", "department", "kind", "gender"}
@@ -271,6 +273,25 @@ class Material(Strict):
     note: str = Field(default="", max_length=300)
 
 
+class Invite(Strict):
+    """Staff may invite someone off campus (入校预约): the inviter fills `fields` and is
+    the person field `host_field`; the invitee gets an SMS link, proves the number and
+    completes the rest of the form, which cannot change what the inviter filled."""
+
+    host_field: str = Field(pattern=KEY_RE)
+    fields: tuple[str, ...] = ()
+    valid_days: int = Field(default=7, ge=1, le=30)  # the link's life
+    only: bool = False  # only by invitation: nobody applies without one (a visit needs a host)
+
+
+class GatePass(Strict):
+    """通行码: an approved application's pass for the gate (出校, 入校预约), valid during the
+    window of one of its date_range or datetime_range fields."""
+
+    field: str = Field(min_length=1, max_length=64)  # the range field's key
+    label: str = Field(default="通行码", min_length=1, max_length=20)  # 出校通行码 ...
+
+
 class Options(Strict):
     auto_pass_applicant: bool = True  # a step whose approver is the applicant passes
     # When a step's approver would be the applicant themselves (a head applying to their
@@ -283,6 +304,9 @@ class Options(Strict):
     # 撤销: the applicant may take back an approved application for this many hours after
     # the result (a leave no longer needed); None: an approval is final.
     revoke_window_hours: int | None = Field(default=None, ge=1, le=24 * 365)
+    # 通行码: an approved application has a pass page (web/views/passes.py).
+    gate_pass: GatePass | None = None
+    invite: Invite | None = None  # staff may invite an off-campus applicant by SMS
 
 
 class ProcessSpec(Strict):
@@ -333,8 +357,18 @@ class ProcessSpec(Strict):
                         raise ValueError(
                             f"step {step.key!r}: condition uses unknown field {name!r}"
                         )
+        gate = self.options.gate_pass
+        if gate is not None:
+            target = fields.get(gate.field)
+            if target is None or target.type not in RANGE_TYPES:
+                raise ValueError(
+                    f"gate_pass: {gate.field!r} is not a date_range or datetime_range field"
+                    " of the form"
+                )
         if sum(1 for f in self.form if f.key_field) > 6:
             raise ValueError("at most 6 key fields (a WeCom card shows 6 rows)")
+        if self.options.invite is not None:
+            _check_invite(self.options.invite, self.audience, fields)
         if Audience.OFFCAMPUS in self.audience and not any(
             f.type == FieldType.MOBILE and f.required for f in self.form
         ):
@@ -346,6 +380,25 @@ class ProcessSpec(Strict):
             if f.key == key:
                 return f
         raise KeyError(key)
+
+
+def _check_invite(
+    invite: Invite, audience: tuple[Audience, ...], fields: dict[str, FormField]
+) -> None:
+    if Audience.OFFCAMPUS not in audience:
+        raise ValueError("invitations are for off-campus applicants: add offcampus to audience")
+    host = fields.get(invite.host_field)
+    if host is None or host.type != FieldType.PERSON:
+        raise ValueError(f"invite: {invite.host_field!r} is not a person field of the form")
+    for key in invite.fields:
+        target = fields.get(key)
+        if target is None:
+            raise ValueError(f"invite: unknown field {key!r}")
+        if key == invite.host_field or target.type in {FieldType.ATTACHMENT, FieldType.PERSON}:
+            # The inviter uploads nothing for the invitee, and names only themself.
+            raise ValueError(f"invite: the inviter cannot fill {key!r}")
+    if len(set(invite.fields)) != len(invite.fields):
+        raise ValueError("invite: fields are listed twice")
 
 
 def condition_subjects(cond: Condition | None) -> list[str]:

@@ -3,7 +3,8 @@
 `attempt` is what the delivery job runs. It locks the delivery row (PostgreSQL: FOR UPDATE;
 SQLite: the BEGIN IMMEDIATE of hall/db.py), skips anything not QUEUED (so a job that runs
 twice sends once), and calls the channel inside a savepoint of the same transaction: the
-channel's writes and the SENT state commit together. A failure is recorded on the row with
+channel's writes and the SENT state commit together (a `Refused` message's record of the
+refusal commits with its DEAD state). A failure is recorded on the row with
 an exponential backoff; the relay re-queues it when due; after `max_attempts` it is DEAD and
 stays visible to the information center, who may `retry_delivery` it.
 
@@ -23,7 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hall.channels import ChannelRegistry, Deferred, PermanentError
+from hall.channels import ChannelRegistry, Deferred, PermanentError, Refused
 from hall.clock import Clock, SystemClock
 from hall.db import Database
 from hall.errors import Conflict, NotFound
@@ -110,8 +111,14 @@ def _send(session: Session, channels: ChannelRegistry, delivery: Delivery) -> No
     channel = channels.get(delivery.channel)
     if channel is None:
         raise LookupError(f"channel {delivery.channel!r} is not configured on this worker")
+    refused = None
     with session.begin_nested():
-        channel.send(session, outbox)
+        try:
+            channel.send(session, outbox)
+        except Refused as exc:
+            refused = exc  # the savepoint commits the channel's record of the refusal
+    if refused is not None:
+        raise refused
 
 
 def _record_failure(

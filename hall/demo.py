@@ -647,9 +647,9 @@ def load_demo(session: Session, seed: int = SEED) -> LoadCounts | None:
 
 # Memorable people and what to try with them, shown by `hall demo`.
 MEMORABLE: tuple[tuple[str, str], ...] = (
-    (FIRST_STUDENT, "临床医学2023级本科生：学生请假、宿舍调整、网络报修"),
+    (FIRST_STUDENT, "临床医学2023级本科生：学生请假、出校申请（通行码）、宿舍调整、网络报修"),
     (ROOMMATE, "同班同学：宿舍互换时的室友同意"),
-    (FIRST_COUNSELLOR, "上述学生的辅导员：审批学生请假"),
+    (FIRST_COUNSELLOR, "上述学生的辅导员：审批学生请假、出校申请"),
     (CLINICAL_DEPUTY_SECRETARY, "临床医学院副书记：请假超过 2 天时审批"),
     (ACADEMIC_REGISTRAR, "教务处学籍科：请假超过 7 天备案、毕业证明书补办"),
     (FIRST_TEACHER, "临床医学院教师：教职工请假、在职证明、VPN、用印"),

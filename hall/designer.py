@@ -376,6 +376,19 @@ _UNKNOWN_ROLE = re.compile(r"^unknown role '(?P<role>.*)'$")
 _STEP_PROBLEM = re.compile(r"^step '(?P<key>[^']*)': (?P<rest>.*)$", re.DOTALL)
 _UNKNOWN_FIELD = re.compile(r"^condition uses unknown field '(?P<name>[^']*)'$")
 _NOT_PERSON_FIELD = re.compile(r"^(?P<field>'[^']*'|None) is not a person field of the form$")
+_GATE_PASS_FIELD = re.compile(r"^gate_pass: .* is not a date_range or datetime_range field")
+_INVITE_FIELD = re.compile(
+    r"^invite: (?P<what>unknown field|the inviter cannot fill) (?P<field>.*)$"
+)
+# The invite option's whole-definition rules (hall.definitions._check_invite), at their control.
+_INVITE_RULES = {
+    "invitations are for off-campus applicants: add offcampus to audience": (
+        "options.invite.host_field",
+        "邀请办理只适用于面向校外人员的事项",
+    ),
+    "invite: fields are listed twice": ("options.invite.fields", "邀请人填写的字段有重复"),
+}
+_NOT_PERSON_HOST = re.compile(r"^invite: .* is not a person field of the form$")
 # A step's own rules (hall.definitions.Step), said at the setting they are about.
 _STEP_RULES = {
     "on_timeout needs time_limit_hours": ("time_limit_hours", "到时限自动处理须先填写时限"),
@@ -428,12 +441,37 @@ def _located(err: Mapping[str, Any], data: Mapping[str, Any]) -> Problem | None:
     if unknown_role is not None:
         return Problem(f"{path}.role", f"不认识的角色 {unknown_role.group('role')}")
     if not parts:
+        if _GATE_PASS_FIELD.match(message):
+            return Problem("options.gate_pass.field", "请选择表单中的日期范围或时间范围字段")
+        if (invite := _invite_problem(message, data)) is not None:
+            return invite
         return _step_problem(message, data) or Problem("", message)
     own = _STEP_PROBLEM.match(message)
     if own is not None and own["rest"] in _STEP_RULES:
         setting, said = _STEP_RULES[own["rest"]]
         return Problem(f"{path}.{setting}", said)
     return Problem(path, message)
+
+
+def _invite_problem(message: str, data: Mapping[str, Any]) -> Problem | None:
+    """An error of the invite option (`_check_invite`) at the control it is about."""
+    if message in _INVITE_RULES:
+        return Problem(*_INVITE_RULES[message])
+    if _NOT_PERSON_HOST.match(message):
+        return Problem("options.invite.host_field", "请选择表单中的人员字段")
+    found = _INVITE_FIELD.match(message)
+    if found is None:
+        return None
+    # The message names the key as repr() does; the draft's own key and label say it.
+    listed = _child(_child(_child(data, "options"), "invite"), "fields")
+    keys = listed if isinstance(listed, list) else []
+    key = next((k for k in keys if repr(k) == found["field"]), found["field"])
+    if found["what"] == "unknown field":
+        return Problem("options.invite.fields", f"表单中没有字段 {key}")
+    form = data.get("form")
+    labels = {f.get("key"): f.get("label") for f in form or () if isinstance(f, Mapping)}
+    title = labels.get(key) or key
+    return Problem("options.invite.fields", f"邀请人不能代填附件或人员字段「{title}」")
 
 
 def _step_problem(message: str, data: Mapping[str, Any]) -> Problem | None:

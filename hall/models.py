@@ -539,6 +539,34 @@ class Delegation(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class Invitation(Base):
+    """A school member's invitation to someone off campus to apply (入校预约).
+
+    The SMS link names it (signed by the web layer); the invitee's submission uses it up,
+    in the submission's own transaction. `values` are the fields the inviter filled,
+    already validated, which the invitee's form cannot change.
+    """
+
+    __tablename__ = "invitation"
+    __table_args__ = (Index("ix_invitation_host", "host_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
+    host_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    name: Mapped[str] = mapped_column(String(32))  # the invitee, as the inviter wrote it
+    phone: Mapped[str] = mapped_column(String(20))
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    cancelled_at: Mapped[datetime | None]
+    application_id: Mapped[int | None] = mapped_column(
+        ForeignKey("application.id", ondelete="SET NULL"), unique=True
+    )
+
+    process: Mapped[ProcessDefinition] = relationship(viewonly=True)
+    host: Mapped[Person] = relationship(viewonly=True)
+
+
 # ----------------------------------------------------------- outbox and channels
 
 

@@ -176,6 +176,10 @@ class ProcessDetail(ProcessSummary):
     prefill: dict[str, Any] = Field(
         description="initial values: from my profile where a field says so, else its default"
     )
+    invite_only: bool = Field(
+        default=False,
+        description="applied for only from a staff member's invitation (入校预约)",
+    )
 
 
 def _visible_processes(
@@ -295,6 +299,7 @@ def _process_detail(
         form=list(spec.form),
         flow=flow_steps(spec),
         prefill=prefill(spec.form, {}, applicant_profile(person)) if person is not None else {},
+        invite_only=spec.options.invite is not None and spec.options.invite.only,
     )
 
 

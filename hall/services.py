@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, joinedload
 
+from hall import invitations
 from hall.access import reach_of
 from hall.clock import Clock, SystemClock
 from hall.db import Database
@@ -468,9 +469,15 @@ class Hall:
         *,
         application_id: int | None = None,
         idempotency_key: str | None = None,
+        invitation_id: int | None = None,
     ) -> ActionResult:
+        """Submit a new application (or one of the actor's drafts). With `invitation_id`,
+        the invitation's fields override the form's, and the submission uses it up."""
         guard = _Idempotency(
-            actor_id, idempotency_key, "submit", [process_key, form, application_id]
+            actor_id,
+            idempotency_key,
+            "submit",
+            [process_key, form, application_id, invitation_id],
         )
 
         def work(session: Session) -> ActionResult:
@@ -487,7 +494,17 @@ class Hall:
             if draft is not None and draft.process_id != version.process_id:
                 raise NotFound("申请不存在")
             spec = version_spec(version)
-            values = self._clean_form(session, spec, actor, form, application_id)
+            invitation = None
+            data = form
+            invite = spec.options.invite
+            if invitation_id is None and invite is not None and invite.only:
+                raise Conflict("本事项须由校内教职工邀请后办理")
+            if invitation_id is not None:
+                invitation = invitations.take(
+                    session, self.clock.now(), actor, version.process_id, invitation_id
+                )
+                data = {**form, **invitation.values} if isinstance(form, Mapping) else form
+            values = self._clean_form(session, spec, actor, data, application_id)
             serial = self._next_serial(session)
             if draft is None:
                 app = self._new_application(session, actor, version, serial)
@@ -508,6 +525,8 @@ class Hall:
             flow.fire_app("submit", "submit", actor_id=actor.id)
             flow.start(0)
             session.flush()  # what the flow wrote goes out in one go; the result needs the id
+            if invitation is not None:
+                invitation.application_id = app.id
             return self._result(app, "已提交")
 
         return self._run(guard, work)

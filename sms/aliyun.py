@@ -35,7 +35,7 @@ from sms.providers import (
     require,
     resolve_endpoint,
 )
-from sms.templates import TEMPLATES, vendor_id
+from sms.templates import configured
 
 DEFAULT_ENDPOINT = "dysmsapi.aliyuncs.com"
 RATE_LIMITED = "isv.BUSINESS_LIMIT_CONTROL"
@@ -121,7 +121,7 @@ class AliyunProvider:
             access_key_id=settings.sms_access_key_id,
             access_key_secret=settings.sms_access_key_secret,
             sign_name=settings.sms_sign_name,
-            template_ids={name: vendor_id(settings, name) for name in TEMPLATES},
+            template_ids=configured(settings),
             endpoint=settings.sms_endpoint,
         )
 

@@ -71,7 +71,7 @@ class HttpGateway:
 
     def send(self, sms: Sms) -> Sent:
         try:
-            wording = template(sms.template).render(sms.params)
+            wording = template(sms.template).render(sms.params, self.settings.base_url)
         except UnknownTemplate as exc:
             raise SmsRejected(str(exc), code="UnknownTemplate") from exc
         body = json.dumps(

@@ -32,6 +32,7 @@ class SmsStatus(enum.StrEnum):
 class SmsPurpose(enum.StrEnum):
     LOGIN = "login"  # an off-campus sign-in code
     RESULT = "result"  # an application's result, from the outbox
+    INVITE = "invite"  # a school member's invitation to apply (入校预约)
 
 
 class SmsMessage(Base):

@@ -168,7 +168,8 @@ def make_blueprint(get_store: Callable[[], SmsSandboxStore]) -> Blueprint:
         if fault == "down":
             return _refuse(503, "unavailable", "gateway unavailable")
         params = {k: str(v) for k, v in dict(body["params"]).items()}
-        text = f"【{body['sign_name']}】{TEMPLATES[name].render(params)}"
+        settings: Settings = current_app.extensions["hall.settings"]
+        text = f"【{body['sign_name']}】{TEMPLATES[name].render(params, settings.base_url)}"
         message_id = store.record(
             {
                 "phone": body["phone"],
@@ -259,7 +260,11 @@ def _vendor_blueprint(app: Flask, settings: Settings) -> Blueprint:
 
     def record(sms: VendorSms) -> str:
         name = credentials.template_name(sms.template_id) or sms.template_id
-        wording = TEMPLATES[name].render(sms.params) if name in TEMPLATES else str(sms.params)
+        wording = (
+            TEMPLATES[name].render(sms.params, settings.base_url)
+            if name in TEMPLATES
+            else str(sms.params)
+        )
         return sandbox_store(app).record(
             {
                 "phone": sms.phone,

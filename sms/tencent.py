@@ -36,7 +36,7 @@ from sms.providers import (
     require,
     resolve_endpoint,
 )
-from sms.templates import TEMPLATES, ordered, vendor_id
+from sms.templates import configured, ordered
 
 DEFAULT_ENDPOINT = "sms.tencentcloudapi.com"
 DEFAULT_REGION = "ap-guangzhou"
@@ -135,7 +135,7 @@ class TencentProvider:
             secret_key=settings.sms_secret_key,
             sdk_app_id=settings.sms_sdk_app_id,
             sign_name=settings.sms_sign_name,
-            template_ids={name: vendor_id(settings, name) for name in TEMPLATES},
+            template_ids=configured(settings),
             region=settings.sms_region or DEFAULT_REGION,
             endpoint=settings.sms_endpoint,
         )

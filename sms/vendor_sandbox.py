@@ -49,7 +49,7 @@ from urllib.parse import quote, urlsplit
 from flask import Blueprint, Response, jsonify, request
 
 from config import Settings
-from sms.templates import PARAM_MAX, TEMPLATES, template
+from sms.templates import PARAM_MAX, TEMPLATES, configured, template
 
 URL_PREFIX = "/_sandbox/sms/vendor"
 CLOCK_SKEW = 15 * 60  # seconds either way a request's timestamp may be off
@@ -148,18 +148,19 @@ class VendorCredentials:
     secret_id: str = ""  # tencent
     secret_key: str = ""
     sdk_app_id: str = ""
+    base_url: str = ""  # the hall's, which the filed wording carries (sms.templates.BASE)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VendorCredentials:
-        ids = {"code": settings.sms_template_code, "result": settings.sms_template_result}
         return cls(
             sign_name=settings.sms_sign_name,
-            template_ids=MappingProxyType({name: tid for name, tid in ids.items() if tid}),
+            template_ids=MappingProxyType(configured(settings)),
             access_key_id=settings.sms_access_key_id,
             access_key_secret=settings.sms_access_key_secret,
             secret_id=settings.sms_secret_id,
             secret_key=settings.sms_secret_key,
             sdk_app_id=settings.sms_sdk_app_id,
+            base_url=settings.base_url,
         )
 
     def template_name(self, template_id: str) -> str | None:
@@ -521,7 +522,7 @@ def _tencent_send(
     values: list[str] = body.get("TemplateParamSet", [])
     params = dict(zip(template(name).params, values, strict=True))
     context: str = body.get("SessionContext", "")
-    text = f"【{body['SignName']}】{TEMPLATES[name].render(params)}"
+    text = f"【{body['SignName']}】{TEMPLATES[name].render(params, credentials.base_url)}"
     fee = 1 if len(text) <= 70 else -(-len(text) // 67)  # long messages go in 67-char parts
     statuses = []
     for number in body["PhoneNumberSet"]:

@@ -264,3 +264,73 @@ def snapshot(session: Session) -> dict[str, Any]:
     tasks = session.execute(select(task_t.id, task_t.status).order_by(task_t.id)).all()
     counters = session.execute(select(SerialCounter.day, SerialCounter.value)).all()
     return {"counts": counts, "apps": apps, "tasks": tasks, "counters": counters}
+
+
+def visit_spec(**invite: Any) -> dict[str, Any]:
+    """An off-campus visit (入校预约) in department SEC that staff invite to: the inviter
+    fills the time and the reason and is the host, who then confirms."""
+    return simple_spec(
+        "SEC",
+        key="visit",
+        name="访客入校预约",
+        audience=["offcampus"],
+        form=[
+            {
+                "key": "name",
+                "label": "访客姓名",
+                "type": "text",
+                "required": True,
+                "prefill": "name",
+            },
+            {
+                "key": "mobile",
+                "label": "手机号",
+                "type": "mobile",
+                "required": True,
+                "prefill": "mobile",
+            },
+            {"key": "idno", "label": "身份证号", "type": "idcard", "required": True},
+            {"key": "host", "label": "接待人", "type": "person", "required": True},
+            {"key": "window", "label": "来访时段", "type": "datetime_range", "required": True},
+            {"key": "reason", "label": "来访事由", "type": "text", "required": True},
+        ],
+        flow=[
+            {
+                "key": "host_ok",
+                "name": "接待人确认",
+                "approver": {"type": "form_person", "field": "host"},
+            }
+        ],
+        options={"invite": {"host_field": "host", "fields": ["window", "reason"], **invite}},
+    )
+
+
+VISITOR_PHONE = "13877310009"
+
+
+def visit_school(session: Session) -> SimpleNamespace:
+    """`visit_spec` (invitations only) published, with its people: a host and a colleague
+    in SEC, a student, the invited visitor's off-campus account and another number's."""
+    sec = department(session, "保卫处", code="SEC")
+    people = SimpleNamespace(
+        host=person(session, "周老师", dept=sec, userid="host1"),
+        colleague=person(session, "吴老师", dept=sec, userid="host2"),
+        student=person(session, "学生甲", kind=PersonKind.STUDENT, dept=sec),
+        visitor=person(
+            session,
+            "来访者",
+            kind=PersonKind.OFFCAMPUS,
+            userid=f"oc{VISITOR_PHONE}",
+            mobile=VISITOR_PHONE,
+        ),
+        stranger=person(
+            session,
+            "陌生人",
+            kind=PersonKind.OFFCAMPUS,
+            userid="oc13877310008",
+            mobile="13877310008",
+        ),
+    )
+    process(session, visit_spec(only=True))
+    session.commit()
+    return people

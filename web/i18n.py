@@ -667,6 +667,112 @@ CATALOGUE: dict[str, str] = {
     "只保留前 {n} 行": "Only the first {n} rows are kept",
     "没有被拒绝的行。": "No rejected rows.",
     "警告（{n}）": "Warnings ({n})",
+    # invitations from staff to visitors
+    "邀请校外人员": "Invite a visitor",
+    "访客会收到短信链接，验证手机号后补全信息并提交；您填写的内容访客不能修改。": (
+        "The visitor gets a link by SMS, proves the number, completes the form and "
+        "submits; what you fill in they cannot change."
+    ),
+    "发起邀请": "Invite",
+    "我发出的邀请": "Invitations I sent",
+    "访客": "Visitor",
+    "发出时间": "Sent",
+    "有效期至": "Valid until",
+    "查看申请": "View the application",
+    "取消后访客将无法通过该链接提交，确定取消吗？": (
+        "Once cancelled, the visitor cannot submit through the link. Cancel it?"
+    ),
+    "取消邀请": "Cancel invitation",
+    "还没有发出邀请": "No invitations sent yet",
+    "访客将收到短信链接，{days} 天内有效。您将作为接待人。": (
+        "The visitor gets a link by SMS, valid for {days} days. You are the host."
+    ),
+    "访客姓名": "Visitor's name",
+    "访客手机号": "Visitor's mobile number",
+    "发送邀请短信": "Send the invitation",
+    "返回": "Back",
+    "来访邀请": "Invitation",
+    "邀请链接无效": "Invalid invitation link",
+    "请检查短信中的链接是否完整，或联系邀请人重新邀请。": (
+        "Check that the link from the SMS is complete, or ask your host to invite you again."
+    ),
+    "{host}邀请您办理{process}。": "{host} invites you to apply: {process}.",
+    "该邀请发给了手机号 {phone}，您当前登录的不是该号码的账号。请退出后用该号码验证。": (
+        "This invitation was sent to {phone}, and you are signed in with another "
+        "account. Sign out, then prove that number."
+    ),
+    "请用收到邀请短信的手机号 {phone} 获取验证码，验证后补全信息并提交。": (
+        "Get a code on {phone}, the number the invitation was sent to; then complete the "
+        "form and submit."
+    ),
+    "验证手机号并填写": "Prove the number and fill in",
+    "本事项须由校内教职工邀请后办理：请联系您的接待人，通过其发来的短信链接填写。": (
+        "This service is by invitation only: ask your host at the school, and apply from "
+        "the link in their SMS."
+    ),
+    "{host}邀请您办理。以下内容由邀请人填写：": "{host} invited you. Filled in by your host:",
+    "已向 {phone} 发送邀请短信": "Invitation sent to {phone}",
+    "邀请已取消": "Invitation cancelled",
+    "待填写": "Waiting for the visitor",
+    "已取消": "Cancelled",
+    "本事项须由校内教职工邀请后办理": "This service is by a staff member's invitation only",
+    "该邀请已提交过申请": "This invitation has already been used",
+    "邀请人已取消该邀请": "Your host cancelled this invitation",
+    "该邀请已过期，请联系邀请人重新邀请": (
+        "This invitation has expired; ask your host to invite you again"
+    ),
+    "24 小时内最多发出 {n} 份邀请，请稍后再试": (
+        "At most {n} invitations in 24 hours; please try again later"
+    ),
+    "该邀请已提交、已取消或已过期，不能取消": (
+        "This invitation was used, cancelled or has expired; it cannot be cancelled"
+    ),
+    "邀请不存在": "No such invitation",
+    "请填写 2–{n} 个字的姓名": "Enter a name of 2–{n} characters",
+    "请填写正确的手机号码": "Enter a valid mobile number",
+    # designer: invitations — the invite option's controls, problems and preview line
+    "邀请办理的接待人字段（不选则不能邀请）": "Host field for invitations (none: no invitations)",
+    "邀请人填写的字段": "Fields the inviter fills in",
+    "邀请链接有效天数（不填为 7 天）": "Days the invitation link is valid (blank: 7)",
+    "仅限邀请办理": "By invitation only",
+    "邀请办理只适用于面向校外人员的事项": (
+        "Invitations are only for services open to off-campus people"
+    ),
+    "邀请人填写的字段有重复": "A field is listed twice for the inviter",
+    "邀请人不能代填附件或人员字段「{title}」": (
+        "The inviter cannot fill in an attachment or person field: “{title}”"
+    ),
+    "「{title}」": "“{title}”",
+    "教职工可邀请校外人员办理：邀请人填写{fields}，链接 {days} 天内有效": (
+        "Staff may invite someone off campus to apply: the inviter fills in {fields}; "
+        "the link is valid for {days} days"
+    ),
+    "教职工可邀请校外人员办理，链接 {days} 天内有效": (
+        "Staff may invite someone off campus to apply; the link is valid for {days} days"
+    ),
+    "（仅限邀请）": " (by invitation only)",
+    # gate pass
+    "通行码": "Gate pass",
+    "有效": "Valid",
+    "未到有效时间": "Not yet valid",
+    "无效": "Not valid",
+    "当前时间": "Current time",
+    "有效时间": "Valid during",
+    "核验时间": "Checked at",
+    "门岗扫码可核验本通行码": "The gate scans this code to check the pass",
+    "本页仅显示核验所需的最少信息，状态以扫码时为准。": (
+        "This page shows only what a check needs; the state is as of the moment it is opened."
+    ),
+    "无效的通行码": "Invalid gate pass",
+    "该通行码无效，不能作为通行凭证。": "This pass is not valid and lets nobody through.",
+    "通行码有效时间（日期或时间范围字段，不选则无通行码）": (
+        "Gate pass valid during (a date or time range field; none: no pass)"
+    ),
+    "通行码名称": "Gate pass name",
+    "通过后生成「{label}」，在「{field}」内有效": (
+        "Once approved: “{label}”, valid during “{field}”"
+    ),
+    "请选择表单中的日期范围或时间范围字段": "Please choose a date or time range field of the form",
 }
 
 from web.catalogue import designer as _designer_texts  # noqa: E402

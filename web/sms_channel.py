@@ -4,6 +4,7 @@
 |----------------------|----------------------------------------------------------------|
 | `sms_code`           | the sign-in code (`sms.templates` "code")                       |
 | `application_result` | an off-campus applicant's result, with a link to the application |
+| `sms_invite`         | a staff member's invitation to apply (入校预约), with its link     |
 
 Staff and students are told in WeCom, never by SMS. A result goes to the number the
 off-campus account proved when it signed in.
@@ -12,22 +13,33 @@ Codes travel through the outbox like every other message, so a gateway outage is
 with backoff and a restart loses nothing. The code itself is never written to the database:
 the page puts it in Redis under the message's `out_id` for 5 minutes; the row and the
 delivery log hold it masked. Each message is logged in `sms_message` (sms/models.py) in the
-delivery job's transaction; a gateway's refusal is logged as FAILED and not retried.
+delivery job's transaction; a gateway's refusal is logged as FAILED and its delivery ends
+DEAD (`Refused`: 投递失败 shows it), never retried.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import secrets
+from typing import NoReturn
 
 import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config import Settings, SettingsError
-from hall.channels import OUTCOME_PHRASES, ChannelError, Deferred, PermanentError, result_of
+from hall import invitations
+from hall.channels import (
+    OUTCOME_PHRASES,
+    ChannelError,
+    Deferred,
+    PermanentError,
+    Refused,
+    result_of,
+)
 from hall.clock import utcnow
-from hall.models import Application, Outbox, Person, PersonKind
+from hall.models import Application, Invitation, Outbox, Person, PersonKind
 from hall.outbox import Kind, emit
 from sms.codes import CODE_TTL
 from sms.models import MASK, SmsMessage, SmsPurpose, SmsStatus
@@ -86,13 +98,15 @@ class SmsChannel:
         return self._provider
 
     def accepts(self, outbox: Outbox) -> bool:
-        if outbox.kind == CODE_KIND:
+        if outbox.kind in {CODE_KIND, invitations.INVITE_KIND}:
             return True
         return outbox.kind == Kind.APPLICATION_RESULT and outbox.recipient_id is not None
 
     def send(self, session: Session, outbox: Outbox) -> None:
         if outbox.kind == CODE_KIND:
             self._send_code(session, outbox)
+        elif outbox.kind == invitations.INVITE_KIND:
+            self._send_invite(session, outbox)
         else:
             self._send_result(session, outbox)
 
@@ -105,8 +119,7 @@ class SmsChannel:
             return  # a retried job after a commit we did not hear about: never twice
         code = self.redis.get(f"{PENDING_CODE}{row.out_id}")
         if code is None:
-            self._failed(row, "the code expired before it could be sent")
-            return
+            self._refuse(row, "the code expired before it could be sent")
         value = code.decode() if isinstance(code, bytes) else str(code)
         self._deliver(row, {"code": value})
         self.redis.delete(f"{PENDING_CODE}{row.out_id}")
@@ -132,13 +145,46 @@ class SmsChannel:
             "title": cut(app.version.name, 20),
             "outcome": OUTCOME_SMS.get(outcome, OUTCOME_SMS["handled"]),
             "serial": app.serial,
-            # Never cut: a cut link is no link. /m/ is short on purpose (vendor limits).
-            "link": f"{self.settings.base_url}/m/{app.id}",
+            "id": str(app.id),  # the link's last part: {base}/m/<id> (sms.templates)
         }
+        self._log_and_send(session, outbox, phone, SmsPurpose.RESULT, params)
+
+    def _send_invite(self, session: Session, outbox: Outbox) -> None:
+        invitation_id = (outbox.payload or {}).get("invitation_id")
+        invitation = (
+            session.get(Invitation, invitation_id) if isinstance(invitation_id, int) else None
+        )
+        if invitation is None:
+            raise PermanentError(f"outbox {outbox.id}: no invitation {invitation_id!r}")
+        if session.scalar(select(SmsMessage.id).where(SmsMessage.outbox_id == outbox.id)):
+            return  # a retried job after a commit we did not hear about: never twice
+        if invitations.state(invitation, utcnow()) != invitations.State.OPEN:
+            log.info("invitation %s is no longer open, no SMS", invitation.id)
+            return
+        days = max(1, math.ceil((invitation.expires_at - utcnow()).total_seconds() / 86400))
+        version = invitation.process.current_version
+        params = {
+            "host": cut(invitation.host.name, 10),
+            "title": cut(version.name if version else invitation.process.key, 20),
+            "days": str(days),
+            "token": invitations.token(self.settings.secret_key, invitation.id),
+        }
+        self._log_and_send(session, outbox, invitation.phone, SmsPurpose.INVITE, params)
+
+    def _log_and_send(
+        self,
+        session: Session,
+        outbox: Outbox,
+        phone: str,
+        purpose: SmsPurpose,
+        params: dict[str, str],
+    ) -> None:
+        """Log an outbox row's SMS (its template is named after the purpose) and send it,
+        in the delivery's transaction: a retry finds the row and sends nothing twice."""
         row = SmsMessage(
             phone=phone,
-            purpose=SmsPurpose.RESULT,
-            template="result",
+            purpose=purpose,
+            template=purpose.value,
             params=params,
             out_id=f"o{outbox.id}",
             provider="",
@@ -150,15 +196,17 @@ class SmsChannel:
         session.flush()
 
     def _deliver(self, row: SmsMessage, params: dict[str, str]) -> None:
-        provider = self.provider
+        try:
+            provider = self.provider
+        except PermanentError as exc:  # not configured: the log says so, not 待发送 forever
+            self._refuse(row, str(exc))
         row.provider = provider.name
         try:
             sent = provider.send(Sms(row.phone, row.template, params, row.out_id))
         except SmsRateLimited as exc:
             raise Deferred(str(exc), retry_after=exc.retry_after) from exc
         except SmsRejected as exc:
-            self._failed(row, f"{exc.code}: {exc}" if exc.code else str(exc))
-            return
+            self._refuse(row, f"{exc.code}: {exc}" if exc.code else str(exc))
         except SmsError as exc:
             raise ChannelError(str(exc)) from exc
         row.status = SmsStatus.SENT
@@ -167,10 +215,12 @@ class SmsChannel:
         log.info("sms %s sent to %s via %s", row.out_id, mask(row.phone), provider.name)
 
     @staticmethod
-    def _failed(row: SmsMessage, error: str) -> None:
+    def _refuse(row: SmsMessage, error: str) -> NoReturn:
+        """Log the message FAILED and end its delivery DEAD (投递失败), keeping the log row."""
         row.status = SmsStatus.FAILED
         row.error = error[:2000]
         log.warning("sms %s to %s failed: %s", row.out_id, mask(row.phone), error)
+        raise Refused(f"sms {row.out_id}: {error}")
 
 
 # How each outcome reads in「您申请的${title}${outcome}」: the hall's phrases, but for the

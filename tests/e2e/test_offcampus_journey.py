@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +22,8 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from hall import jobs
-from hall.demo import ARCHIVES_CLERK, FIRST_ALUMNUS
+from hall.demo import ARCHIVES_CLERK, FIRST_ALUMNUS, FIRST_TEACHER
+from hall.engine import SCHOOL_TZ
 from hall.models import (
     Application,
     Delivery,
@@ -172,11 +174,11 @@ def test_an_alumnus_signs_in_by_sms_applies_and_gets_the_result_by_sms(
 
     # --- the catalogue shows only the off-campus services, and no to-dos
     cards = page.locator("ul.cards li.card h3 a")
-    expect(cards).to_have_count(2)
+    expect(cards).to_have_count(3)
     assert sorted(cards.all_inner_texts()) == sorted(
-        ["档案查询预约", "毕业证书遗失补办（毕业证明书）"]
+        ["档案查询预约", "毕业证书遗失补办（毕业证明书）", "访客入校预约"]
     )
-    expect(page.get_by_text("共 2 项服务")).to_be_visible()
+    expect(page.get_by_text("共 3 项服务")).to_be_visible()
     expect(page.locator(".mainnav")).to_contain_text("我的申请")
     expect(page.locator(".mainnav").get_by_role("link", name=re.compile("待办"))).to_have_count(0)
     expect(page.locator('a[href="/tasks"]')).to_have_count(0)
@@ -243,7 +245,7 @@ def test_an_alumnus_signs_in_by_sms_applies_and_gets_the_result_by_sms(
         "title": "档案查询预约",
         "outcome": "已办结",
         "serial": serial,
-        "link": link,
+        "id": str(app_id),
     }
     expected = (
         f"【网上办事大厅】您申请的档案查询预约已办结，办件编号{serial}。"
@@ -314,7 +316,7 @@ def test_a_new_number_gives_its_name_and_gets_an_offcampus_account(
     page.fill("#name", "林晓雨")
     page.get_by_role("button", name="完成并登录").click()
     page.wait_for_url(live_hall.url("/"))
-    expect(page.locator("ul.cards li.card")).to_have_count(2)
+    expect(page.locator("ul.cards li.card")).to_have_count(3)
     expect(page.get_by_role("link", name="档案查询预约")).to_be_visible()
     expect(page.locator('a[href="/tasks"]')).to_have_count(0)
     expect(page.locator("body")).to_contain_text("林晓雨")
@@ -358,3 +360,75 @@ def test_a_visitor_finds_a_service_in_the_guide_and_signs_in_to_apply(
     visitor.wait_for_url(live_hall.url("/processes/diploma_reissue"))
     expect(visitor.locator("#form-title")).to_have_text("毕业证书遗失补办（毕业证明书）")
     shot(visitor, "oc-14-the-form-after-signing-in")
+
+
+VISITOR_MOBILE = "13912340001"
+
+
+def test_a_teacher_invites_a_visitor_who_applies_from_the_sms_link_and_gets_a_pass(
+    live_hall: LiveHall, contexts, postman: Postman
+) -> None:
+    # --- the teacher invites from the catalogue
+    teacher = contexts().new_page()
+    sign_in(teacher, live_hall, FIRST_TEACHER)
+    teacher.get_by_role("link", name="发起邀请：访客入校预约").click()
+    teacher.fill("#invitee-name", "林访客")
+    teacher.fill("#invitee-phone", VISITOR_MOBILE)
+    school_now = datetime.now(SCHOOL_TZ)
+    start = (school_now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    end = (school_now + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M")
+    teacher.fill("[name='window.start']", start)
+    teacher.fill("[name='window.end']", end)
+    teacher.fill("[name='reason']", "参加学术讲座")
+    shot(teacher, "oc-21-invite-form")
+    teacher.get_by_role("button", name="发送邀请短信").click()
+    expect(teacher.locator(".flash-success")).to_have_text("已向 139****0001 发送邀请短信")
+    expect(teacher.locator("table.list")).to_contain_text("待填写")
+
+    # --- the SMS carries the link; the visitor proves the number and completes the form
+    postman.deliver()
+    [invite] = [m for m in postman.inbox(VISITOR_MOBILE) if m["template"] == "invite"]
+    found = re.search(r"请在7天内点击链接填写：(http\S+/i/\S+)$", invite["text"])
+    assert found is not None, invite["text"]
+    visitor = contexts(viewport=PHONE).new_page()
+    visitor.goto(found.group(1))
+    expect(visitor.locator("main")).to_contain_text("邀请您办理访客入校预约")
+    expect(visitor.locator("main")).to_contain_text("139****0001")
+    shot(visitor, "oc-22-invitation-landing")
+    visitor.get_by_role("link", name="验证手机号并填写").click()
+    ask_for_code(visitor, VISITOR_MOBILE)
+    enter_code(visitor, postman.code_for(VISITOR_MOBILE))
+    visitor.fill("#name", "林访客")
+    visitor.get_by_role("button", name="完成并登录").click()
+    visitor.wait_for_url(re.compile(r"/processes/visitor_entry\?invite="))
+    fixed = visitor.locator("#invitation")
+    expect(fixed).to_contain_text("参加学术讲座")
+    expect(fixed).to_contain_text(start.replace("T", " "))
+    expect(visitor.locator("[name='reason']")).to_have_count(0)  # the inviter's, fixed
+    visitor.fill("#f-id_number", id_number("45030519900101123"))
+    visitor.set_input_files(
+        "#f-photo", files=[{"name": "照片.png", "mimeType": "image/png", "buffer": tiny_png()}]
+    )
+    expect(visitor.locator(".files li")).to_contain_text("照片.png")
+    shot(visitor, "oc-23-invited-form")
+    visitor.get_by_role("button", name="提交", exact=True).click()
+    visitor.wait_for_url(re.compile(r"/applications/\d+$"))
+    app_id = int(visitor.url.rsplit("/", 1)[1])
+
+    # --- the teacher, the host, confirms; the visitor has a valid pass
+    teacher.goto(live_hall.url(f"/applications/{app_id}"))
+    expect(teacher.locator("main")).to_contain_text(f"（{FIRST_TEACHER}）")
+    teacher.get_by_role("button", name="同意", exact=True).click()
+    expect(teacher.locator(".flash-success")).to_have_text("已同意")
+    postman.deliver()
+    assert [m["template"] for m in postman.inbox(VISITOR_MOBILE)] == [
+        "invite",
+        "code",
+        "result",
+    ]
+    visitor.reload()
+    visitor.get_by_role("link", name="入校通行码").click()
+    expect(visitor.locator("main")).to_contain_text("有效")
+    shot(visitor, "oc-24-visitor-pass")
+    teacher.goto(live_hall.url("/invitations"))
+    expect(teacher.locator("table.list")).to_contain_text("已提交")

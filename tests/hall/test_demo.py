@@ -268,7 +268,11 @@ TYPICAL_APPLICANTS = {
 
 def test_every_approver_rule_of_the_library_finds_real_people(loaded: Loaded):
     # Every step is checked whatever its condition, for typical applicants of the audience.
-    form = {"swap_with": demo.ROOMMATE, "substitute": demo.CLINICAL_DEAN}
+    form = {
+        "swap_with": demo.ROOMMATE,
+        "substitute": demo.CLINICAL_DEAN,
+        "host": demo.FIRST_TEACHER,
+    }
     with loaded.db.reader() as session:
         for spec in load_library():
             for audience in spec.audience:
@@ -291,6 +295,7 @@ def test_the_memorable_people_are_the_ones_the_flows_reach(loaded: Loaded):
     student, teacher = demo.FIRST_STUDENT, demo.FIRST_TEACHER
     expected = {
         ("student_leave", "counsellor", student): [demo.FIRST_COUNSELLOR],
+        ("leave_campus", "counsellor", student): [demo.FIRST_COUNSELLOR],
         ("student_leave", "deputy_secretary", student): [demo.CLINICAL_DEPUTY_SECRETARY],
         ("student_leave", "academic_affairs", student): [demo.ACADEMIC_REGISTRAR],
         ("dorm_change", "roommate_consent", student): [demo.ROOMMATE],

@@ -20,6 +20,7 @@ from hall.processes import get_process, publish, version_spec
 
 PILOT_PROCESSES = {
     "student_leave": "1004",
+    "leave_campus": "1004",
     "staff_leave": "1002",
     "employment_certificate": "1002",
     "email_account": "1006",

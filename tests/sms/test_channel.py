@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from config import Settings, load_settings
-from hall.channels import ChannelError, Deferred, PermanentError
+from hall import deliveries, invitations
+from hall.channels import ChannelError, ChannelRegistry, Deferred, PermanentError, Refused
+from hall.clock import SystemClock, utcnow
 from hall.db import Database
-from hall.models import Outbox, Person, PersonKind
+from hall.models import Delivery, DeliveryStatus, Outbox, Person, PersonKind
 from hall.outbox import Kind
 from hall.services import Decision, Hall
 from sms import sandbox
@@ -56,6 +58,7 @@ def gateway(redis_conn: redis.Redis, tmp_path: Path) -> Iterator[Gateway]:
         # what the vendor emulations accept (the default provider is still the sandbox's)
         sms_template_code="SMS_100001",
         sms_template_result="SMS_100002",
+        sms_template_invite="SMS_100003",
         sms_access_key_id="LTAItest",
         sms_access_key_secret="aliyun-secret",
         sms_secret_id="AKIDtest",
@@ -205,7 +208,8 @@ def test_a_code_that_expired_before_sending_is_logged_failed(
     redis_conn.delete(f"{PENDING_CODE}{row.out_id}")
     outbox = session.get(Outbox, row.outbox_id)
     assert outbox is not None
-    channel.send(session, outbox)
+    with pytest.raises(Refused):
+        channel.send(session, outbox)
     assert row.status == SmsStatus.FAILED
     assert "expired" in (row.error or "")
     assert gateway.store.inbox(ACCOUNT_PHONE) == []
@@ -218,7 +222,8 @@ def test_a_refusal_is_logged_and_not_retried(
     row = queue_code(session, redis_conn, ACCOUNT_PHONE, "111222")
     outbox = session.get(Outbox, row.outbox_id)
     assert outbox is not None
-    channel.send(session, outbox)  # no exception: retrying cannot help
+    with pytest.raises(Refused):  # retrying cannot help: the delivery is dead, the row kept
+        channel.send(session, outbox)
     assert row.status == SmsStatus.FAILED
     assert "blacklisted" in (row.error or "")
     assert gateway.store.inbox(ACCOUNT_PHONE) == []
@@ -260,6 +265,28 @@ def test_sms_without_a_real_provider_outside_the_sandbox_is_a_permanent_error(
     assert outbox is not None
     with pytest.raises(PermanentError, match="HALL_SMS_PROVIDER"):
         channel.send(session, outbox)
+    assert row.status == SmsStatus.FAILED  # said in the log, not 待发送 for ever
+    assert "HALL_SMS_PROVIDER" in (row.error or "")
+
+
+def test_a_refused_delivery_is_dead_and_its_log_row_stays_failed(
+    session: Session, db: Database, redis_conn: redis.Redis, gateway: Gateway
+) -> None:
+    """Through the delivery job: the savepoint keeps the channel's record of the refusal,
+    and 投递失败 lists the delivery (it read 已发送 before)."""
+    row = queue_code(session, redis_conn, ACCOUNT_PHONE, "121212")
+    delivery = Delivery(outbox_id=row.outbox_id, channel="sms", status=DeliveryStatus.QUEUED)
+    session.add(delivery)
+    session.commit()
+    gateway.store.set_fault("rejected", 1)
+    registry = ChannelRegistry([SmsChannel(gateway.settings, redis_conn)])
+    outcome = deliveries.attempt(db, registry, delivery.id, clock=SystemClock(), max_attempts=5)
+    assert outcome == deliveries.Outcome.DEAD
+    session.expire_all()
+    assert delivery.status == DeliveryStatus.DEAD
+    assert "blacklisted" in (delivery.last_error or "")
+    assert row.status == SmsStatus.FAILED
+    assert "blacklisted" in (row.error or "")
 
 
 @pytest.mark.parametrize("vendor", ["aliyun", "tencent"])
@@ -286,3 +313,76 @@ def test_the_vendors_sdks_reach_the_same_sandbox_phones(
     ]
     assert inbox[0]["text"].startswith("【网上办事大厅】您的验证码为778899")
     assert (row.status, row.provider, row.provider_id) == (SmsStatus.SENT, vendor, inbox[0]["id"])
+
+
+def _invitation_row(session: Session, *, cancel: bool = False) -> tuple[Outbox, int]:
+    sec = factories.department(session, "保卫处", code="SEC")
+    host = factories.person(session, "周老师", dept=sec, userid="host1")
+    factories.process(session, factories.visit_spec(only=True))
+    now = utcnow()
+    found = invitations.create(
+        session,
+        now,
+        host.id,
+        "visit",
+        name="来访者",
+        phone=FORM_PHONE,
+        form={"window": {"start": "2026-12-03T09:00", "end": "2026-12-03T17:00"}, "reason": "交流"},
+    )
+    if cancel:
+        invitations.cancel(session, now, host.id, found.id)
+    session.flush()
+    outbox = session.scalars(select(Outbox).where(Outbox.kind == invitations.INVITE_KIND)).one()
+    return outbox, found.id
+
+
+def test_an_invitation_texts_its_link_once(
+    session: Session, channel: SmsChannel, gateway: Gateway
+) -> None:
+    outbox, invitation_id = _invitation_row(session)
+    assert channel.accepts(outbox)
+    channel.send(session, outbox)
+    channel.send(session, outbox)  # a retried job: never twice
+    inbox = gateway.store.inbox(FORM_PHONE)
+    assert len(inbox) == 1
+    link = f"{gateway.base}/i/{invitations.token(gateway.settings.secret_key, invitation_id)}"
+    assert inbox[0]["text"] == (
+        f"【网上办事大厅】周老师邀请您办理访客入校预约，请在7天内点击链接填写：{link}"
+    )
+    row = session.scalars(select(SmsMessage)).one()
+    assert (row.purpose, row.template, row.status) == (
+        SmsPurpose.INVITE,
+        "invite",
+        SmsStatus.SENT,
+    )
+
+
+def test_a_cancelled_invitation_is_not_texted(
+    session: Session, channel: SmsChannel, gateway: Gateway
+) -> None:
+    outbox, _ = _invitation_row(session, cancel=True)
+    channel.send(session, outbox)
+    assert gateway.store.phones() == []
+    assert session.scalars(select(SmsMessage)).first() is None
+
+
+def test_a_vendor_without_the_invite_template_logs_the_refusal(
+    session: Session, redis_conn: redis.Redis, gateway: Gateway
+) -> None:
+    configured = gateway.settings.model_copy(
+        update={"sms_provider": "aliyun", "sms_endpoint": endpoint(gateway.base, "aliyun")}
+    )
+    unset = configured.model_copy(update={"sms_template_invite": ""})
+    outbox, _ = _invitation_row(session)
+    with pytest.raises(Refused):  # not retried
+        SmsChannel(unset, redis_conn).send(session, outbox)
+    row = session.scalars(select(SmsMessage)).one()
+    assert row.status == SmsStatus.FAILED
+    assert "invite" in (row.error or "")
+    assert gateway.store.phones() == []
+    # Configured, the same SMS goes out through the vendor's SDK.
+    session.delete(row)
+    session.flush()
+    SmsChannel(configured, redis_conn).send(session, outbox)
+    inbox = gateway.store.inbox(FORM_PHONE)
+    assert [(m["via"], m["template"]) for m in inbox] == [("aliyun", "invite")]

@@ -37,7 +37,7 @@ RESULT_PARAMS = {
     "title": "请假申请",
     "outcome": "已通过",
     "serial": "BS-2024-0001",
-    "link": "http://127.0.0.1/s/1",
+    "id": "1",
 }
 
 
@@ -168,7 +168,7 @@ def test_messages_are_listed_oldest_first(sandbox: SmsSandbox) -> None:
     assert len({first.provider_id, second.provider_id, third.provider_id}) == 3
     assert messages[1]["text"] == (
         "【网上办事大厅】您申请的请假申请已通过，办件编号BS-2024-0001。"
-        "详情请登录网上办事大厅查看：http://127.0.0.1/s/1"
+        f"详情请登录网上办事大厅查看：{sandbox.base}/m/1"
     )
 
 

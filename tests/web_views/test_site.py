@@ -23,6 +23,7 @@ OWN_MODULES = (
     "formdata",
     "messages",
     "monitor",
+    "passes",
     "people",
     "present",
     "records",

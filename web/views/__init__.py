@@ -25,9 +25,11 @@ from web.views import (
     delegations,
     designer,
     guide,
+    invitations,
     messages,
     monitor,
     offcampus,
+    passes,
     people,
     records,
     selfreg,
@@ -62,13 +64,16 @@ def init_app(app: Flask) -> None:
         people,
         uploads,
         delegations,
+        invitations,
         records,
+        passes,
         messages,
     ):
         app.register_blueprint(module.bp)
     app.register_blueprint(selfreg.bp)  # public: joining the school's WeCom
     app.register_blueprint(offcampus.bp)  # public: off-campus sign-in by SMS code
     app.register_blueprint(guide.bp)  # public: 办事指南
+    app.register_blueprint(invitations.links)  # public: where an invitation's SMS link lands
     # designer, statistics, monitoring of pending to-dos, system pages
     for module in (designer, stats, monitor, admin):
         app.register_blueprint(module.bp)

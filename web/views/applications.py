@@ -20,7 +20,7 @@ from hall.errors import HallError, NotFound
 from hall.services import revoke_deadline
 from hall.states import AppStatus
 from web.i18n import gettext
-from web.views import present, reads, records
+from web.views import passes, present, reads, records
 from web.views.common import (
     clock,
     db,
@@ -88,6 +88,11 @@ def detail_context(application_id: int) -> dict[str, Any]:
     if detail.is_applicant and detail.status == AppStatus.APPROVED:
         until = revoke_deadline(spec, detail.finished_at)
         revoke_until = until if until is not None and clock().now() <= until else None
+    # 通行码: the applicant's own link to the pass (the guard gets it by scanning the page).
+    option = spec.options.gate_pass
+    gate_pass = None
+    if option is not None and detail.is_applicant and detail.status == AppStatus.APPROVED:
+        gate_pass = {"label": option.label, "url": passes.pass_path(detail.id, detail.serial)}
     return {
         "detail": detail,
         "spec": spec,
@@ -103,6 +108,7 @@ def detail_context(application_id: int) -> dict[str, Any]:
         "idempotency_key": uuid.uuid4().hex,
         "may_cc": may_cc,
         "revoke_until": revoke_until,  # 撤销 is offered until then
+        "gate_pass": gate_pass,  # {label, url} for the applicant of an approved one
         "now": clock().now(),
         # The menu entry the page belongs to for this viewer: a reviewer opening someone's
         # application from a card is in 待办, not in 我的申请.

@@ -27,6 +27,7 @@ from web.views.common import (
     person_id,
 )
 from web.views.formdata import attachment_ids_in, person_userids_in, read_form
+from web.views.invitations import Opened, opened
 
 bp = page_blueprint("apply", __name__)
 
@@ -40,6 +41,7 @@ def _render(
     *,
     errors: dict[str, str] | None = None,
     application: queries.ApplicationDetail | None = None,
+    invitation: Opened | None = None,
     status: int = 200,
 ) -> Response:
     with db().reader() as s:
@@ -59,18 +61,37 @@ def _render(
         people=people,
         application=application,
         returned=returned,
+        invitation=invitation,
         idempotency_key=uuid.uuid4().hex,
     )
 
 
 @bp.get("/processes/<key>")
-def form(key: str) -> Response:
+def form(key: str) -> Response | BaseResponse:
     try:
         with db().reader() as s:
             process = queries.process_detail(s, person_id(), key)
+        invitation = _invitation(key, request.args.get("invite"))
     except NotFound:
         return not_found_page()
-    return _render(process, process.form, dict(process.prefill))
+    except Conflict as exc:  # used up, cancelled or expired
+        flash_error(exc)
+        return redirect(url_for("applications.mine"))
+    if invitation is None and process.invite_only:
+        return page("hall/invite_only.html", process=process)
+    fields = _open_fields(process.form, invitation)
+    return _render(process, fields, dict(process.prefill), invitation=invitation)
+
+
+def _invitation(key: str, token: str | None) -> Opened | None:
+    return opened(key, token) if token else None
+
+
+def _open_fields(fields: list[FormField], invitation: Opened | None) -> list[FormField]:
+    """The fields the applicant fills: with an invitation, not those the inviter filled."""
+    if invitation is None:
+        return fields
+    return [f for f in fields if f.key not in invitation.keys]
 
 
 def _editable(application_id: int) -> tuple[queries.ProcessDetail, list[FormField], Any]:
@@ -100,14 +121,21 @@ def edit(application_id: int) -> Response:
 def apply(key: str) -> Response | BaseResponse:
     """Save a draft or submit (a new application, or one of my drafts)."""
     draft_id = request.form.get("application_id", type=int)
-    draft = request.form.get("action") == "draft"
+    invite_token = request.form.get("invite") or None
+    # An invitation is used up by submitting; it keeps no drafts.
+    draft = request.form.get("action") == "draft" and invite_token is None
     try:
         with db().reader() as s:
             process = queries.process_detail(s, person_id(), key)
             application = queries.application_detail(s, person_id(), draft_id) if draft_id else None
+        invitation = _invitation(key, invite_token)
     except NotFound:
         return not_found_page()
-    values = read_form(process.form, request.form)
+    except Conflict as exc:
+        flash_error(exc)
+        return redirect(url_for("applications.mine"))
+    fields = _open_fields(process.form, invitation)
+    values = read_form(fields, request.form)
     try:
         if draft:
             result = hall().save_draft(person_id(), key, values, application_id=draft_id)
@@ -118,14 +146,16 @@ def apply(key: str) -> Response | BaseResponse:
                 values,
                 application_id=draft_id,
                 idempotency_key=request.form.get("idempotency_key") or None,
+                invitation_id=invitation.id if invitation else None,
             )
     except Invalid as exc:
         return _render(
             process,
-            process.form,
+            fields,
             values,
             errors=invalid_fields(exc),
             application=application,
+            invitation=invitation,
             status=422,
         )
     except NotFound:

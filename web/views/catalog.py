@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from flask import Response, request
 
-from hall import queries
+from hall import invitations, queries
+from hall.models import Person
 from web.views import reads
-from web.views.common import db, page, page_blueprint, person_id
+from web.views.common import db, me, page, page_blueprint, person_id
 
 bp = page_blueprint("catalog", __name__)
 
@@ -39,6 +40,10 @@ def index() -> Response:
         everything = queries.catalogue(s, person_id())
         found = queries.catalogue(s, person_id(), category=category, department=department, q=q)
         frequent_keys = reads.frequent_process_keys(s, person_id())
+        invitable = []
+        if me().kind == "staff":  # 入校预约 and the like: staff invite, visitors apply
+            actor = s.get(Person, person_id())
+            invitable = invitations.invitable_processes(s, actor) if actor else []
     items = for_audience(found.items, audience)
     by_key = {p.key: p for p in everything.items}
     departments = sorted({(p.department.code, p.department.name) for p in everything.items})
@@ -54,4 +59,5 @@ def index() -> Response:
         category=category or "",
         department=department or "",
         audience=audience if audience in AUDIENCES else "",
+        invitable=invitable,
     )

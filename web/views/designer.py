@@ -111,6 +111,12 @@ JS_LABELS: dict[str, str] = {
     "resubmit_from": "退回修改后重新提交时",
     "urge_interval": "催办间隔（分钟，不填按系统默认）",
     "revoke_window": "通过后可撤销（小时，不填则不能撤销）",
+    "gate_pass_field": "通行码有效时间（日期或时间范围字段，不选则无通行码）",
+    "gate_pass_label": "通行码名称",
+    "invite_host": "邀请办理的接待人字段（不选则不能邀请）",
+    "invite_fields": "邀请人填写的字段",
+    "invite_days": "邀请链接有效天数（不填为 7 天）",
+    "invite_only": "仅限邀请办理",
     "auto_pass_applicant": "审批人是申请人本人时自动通过",
     "auto_pass_repeat": "已审批过的人再次出现时自动通过",
     "condition": "条件（不填则总是执行）",
@@ -181,6 +187,7 @@ MESSAGES: tuple[str, ...] = (
     "「{label}」不能用「{op}」比较",
     "「{value}」不是「{label}」的选项",
     "请填写{label}",
+    "邀请人不能代填附件或人员字段「{title}」",
 )
 # Values a change list shows for empty and yes/no (hall.designer._show).
 VALUES = frozenset({"（空）", "是", "否"})
@@ -330,11 +337,39 @@ def _preview_context(view: DraftView) -> dict[str, Any]:
         "view": view,
         "fields": fields,
         "steps": steps,
+        "gate_pass": _gate_pass_words(spec),
+        "invite": _invite_words(spec),
         "values": {},
         "errors": {},
         "files": {},
         "people": {},
     }
+
+
+def _gate_pass_words(spec: ProcessSpec | None) -> str:
+    """The preview's line about the 通行码 an approval gives, if any."""
+    option = spec.options.gate_pass if spec is not None else None
+    if spec is None or option is None:
+        return ""
+    field = spec.field(option.field).label
+    return gettext("通过后生成「{label}」，在「{field}」内有效", label=option.label, field=field)
+
+
+def _invite_words(spec: ProcessSpec | None) -> str:
+    """The preview's line about invitations by staff (入校预约), if any."""
+    option = spec.options.invite if spec is not None else None
+    if spec is None or option is None:
+        return ""
+    titles = [gettext("「{title}」", title=spec.field(key).label) for key in option.fields]
+    if titles:
+        words = gettext(
+            "教职工可邀请校外人员办理：邀请人填写{fields}，链接 {days} 天内有效",
+            fields=gettext("、").join(titles),
+            days=option.valid_days,
+        )
+    else:
+        words = gettext("教职工可邀请校外人员办理，链接 {days} 天内有效", days=option.valid_days)
+    return words + (gettext("（仅限邀请）") if option.only else "")
 
 
 def _preview_html(view: DraftView) -> str:

@@ -53,7 +53,7 @@ def _nfkc(raw: str | None) -> str:
     return unicodedata.normalize("NFKC", raw or "")
 
 
-def _phone(raw: str | None) -> str:
+def mobile_number(raw: str | None) -> str:
     """A mainland mobile number as 11 digits (spaces, dashes and +86 are forgiven), or ""."""
     # Full-width digits (a Chinese input method's) are read as the digits they are; any
     # other script's are not digits here: they would be another rate-limit key (and
@@ -83,7 +83,7 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/login/sms/code")
 def send_code() -> ResponseReturnValue:
-    phone = _phone(request.form.get("phone"))
+    phone = mobile_number(request.form.get("phone"))
     if not phone:
         return _form(
             400, phone=request.form.get("phone", "")[:20], error=gettext("请输入正确的手机号码。")
@@ -105,7 +105,7 @@ def send_code() -> ResponseReturnValue:
 @bp.post("/login/sms")
 def verify() -> ResponseReturnValue:
     target = safe_next(request.form.get("next"))
-    phone = _phone(request.form.get("phone"))
+    phone = mobile_number(request.form.get("phone"))
     code = _nfkc(request.form.get("code")).strip()
     if not phone or not (code.isascii() and code.isdigit() and len(code) == 6):
         return _form(400, phone=phone, error=gettext("请输入手机号码和 6 位验证码。"))
@@ -144,7 +144,7 @@ def _verified_phone() -> str:
         return ""
     if utcnow() - at > VERIFIED_FOR:
         return ""
-    return _phone(str(proof.get("phone")))
+    return mobile_number(str(proof.get("phone")))
 
 
 @bp.route("/login/sms/profile", methods=["GET", "POST"])

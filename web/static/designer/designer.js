@@ -82,6 +82,27 @@
     return wrap;
   }
 
+  // Several values: a checkbox per option, and one per chosen value the options lack (kept,
+  // with a note, as in fillSelect); `set` gets the checked values in the boxes' order.
+  function checks(path, legend, options, chosen, set, hideLegend) {
+    const values = chosen.map(String);
+    const all = pairs(options).map(([v, t]) => [String(v), t]);
+    values.forEach((v) => { if (!all.some(([o]) => o === v)) all.push([v, v + T.not_an_option]); });
+    const id = idOf(path);
+    const box = el("fieldset", { class: "checks", id, "data-path": path, "aria-describedby": id + "-error" });
+    box.appendChild(el("legend", hideLegend ? { class: "visually-hidden", text: legend } : { text: legend }));
+    all.forEach(([v, t], k) => {
+      const cid = id + "-" + k;
+      const check = el("input", { type: "checkbox", id: cid, value: v, checked: values.includes(v) });
+      check.addEventListener("change", () => {
+        set(Array.from(box.querySelectorAll("input:checked")).map((c) => c.value));
+      });
+      box.appendChild(el("label", { for: cid, class: "check" }, [check, document.createTextNode(" " + t)]));
+    });
+    box.appendChild(el("p", { class: "error", id: id + "-error" }));
+    return box;
+  }
+
   const num = (v) => (v === "" || v == null ? undefined : Number(v));
   const list = (v) => String(v).split(/[,，\s]+/).map((s) => s.trim()).filter(Boolean);
   function setOrDrop(obj, key, value) {
@@ -123,6 +144,39 @@
     box.appendChild(input("options.revoke_window_hours", options.revoke_window_hours, {
       label: T.revoke_window, type: "number", set: (v) => option("revoke_window_hours", num(v)),
     }));
+    // 通行码: valid during one of the form's range fields; its name defaults to 通行码.
+    const ranges = (data.form || []).filter((f) => f.type === "date_range" || f.type === "datetime_range");
+    const gate = () => Object.assign({}, (data.options || {}).gate_pass);
+    box.appendChild(input("options.gate_pass.field", (options.gate_pass || {}).field, {
+      label: T.gate_pass_field, options: ranges.map((f) => [f.key, f.label || f.key]), blank: true, rerender: true,
+      set: (v) => option("gate_pass", v ? Object.assign(gate(), { field: v }) : undefined),
+    }));
+    if (options.gate_pass) {
+      box.appendChild(input("options.gate_pass.label", options.gate_pass.label, {
+        label: T.gate_pass_label, set: (v) => { const g = gate(); setOrDrop(g, "label", String(v).trim()); option("gate_pass", g); },
+      }));
+    }
+    // 邀请办理: staff invite an off-campus applicant and become the host (a person field);
+    // they fill the chosen fields, which may not be attachments or people.
+    const invite = () => Object.assign({}, (data.options || {}).invite);
+    const setInvite = (key, value) => { const v = invite(); setOrDrop(v, key, value); option("invite", v); };
+    const people = (data.form || []).filter((f) => f.type === "person");
+    box.appendChild(input("options.invite.host_field", (options.invite || {}).host_field, {
+      label: T.invite_host, options: people.map((f) => [f.key, f.label || f.key]), blank: true, rerender: true,
+      set: (v) => option("invite", v ? Object.assign(invite(), { host_field: v }) : undefined),
+    }));
+    if (options.invite) {
+      const host = options.invite.host_field;
+      const fillable = (data.form || []).filter((f) => f.key !== host && f.type !== "attachment" && f.type !== "person");
+      box.appendChild(el("div", { class: "field wide" }, [checks("options.invite.fields", T.invite_fields,
+        fillable.map((f) => [f.key, f.label || f.key]), options.invite.fields || [], (v) => { setInvite("fields", v); changed(false); })]));
+      box.appendChild(input("options.invite.valid_days", options.invite.valid_days, {
+        label: T.invite_days, type: "number", set: (v) => setInvite("valid_days", num(v) === 7 ? undefined : num(v)),
+      }));
+      box.appendChild(input("options.invite.only", options.invite.only, {
+        label: T.invite_only, type: "checkbox", set: (v) => setInvite("only", v || undefined),
+      }));
+    }
     box.appendChild(input("options.auto_pass_applicant", options.auto_pass_applicant !== false, {
       label: T.auto_pass_applicant, type: "checkbox",
       set: (v) => option("auto_pass_applicant", v ? undefined : false),
@@ -384,23 +438,8 @@
     }
     const options = info && (info.kind === "choice" || info.kind === "multi") ? info.options : null;
     if (options && LISTS.has(op)) {
-      // several values: a checkbox per option, and one per value the options lack
-      const chosen = (Array.isArray(value) ? value : value == null ? [] : [value]).map(String);
-      const all = pairs(options).map(([v, t]) => [String(v), t]);
-      chosen.forEach((v) => { if (!all.some(([o]) => o === v)) all.push([v, v + T.not_an_option]); });
-      const id = idOf(path + ".value");
-      const box = el("fieldset", { class: "checks", id, "data-path": path + ".value", "aria-describedby": id + "-error" });
-      box.appendChild(el("legend", { class: "visually-hidden", text: T.value }));
-      all.forEach(([v, t], k) => {
-        const cid = id + "-" + k;
-        const check = el("input", { type: "checkbox", id: cid, value: v, checked: chosen.includes(v) });
-        check.addEventListener("change", () => {
-          set(Array.from(box.querySelectorAll("input:checked")).map((c) => c.value));
-        });
-        box.appendChild(el("label", { for: cid, class: "check" }, [check, document.createTextNode(" " + t)]));
-      });
-      box.appendChild(el("p", { class: "error", id: id + "-error" }));
-      return box;
+      const chosen = Array.isArray(value) ? value : value == null ? [] : [value];
+      return checks(path + ".value", T.value, options, chosen, (v) => set(v), true);
     }
     if (options) {
       const select = el("select");
