@@ -86,7 +86,8 @@ class Channel(Protocol):
         """Deliver the message, or raise (`PermanentError`: do not retry).
 
         `session` is the delivery job's transaction; writes made here commit together
-        with the delivery's SENT state, and are rolled back if this raises.
+        with the delivery's SENT state, and are rolled back if this raises (but for
+        `Refused`, whose writes record the refusal and commit with the DEAD state).
         """
         ...
 

@@ -104,7 +104,8 @@ def attempt(
 
 
 def _send(session: Session, channels: ChannelRegistry, delivery: Delivery) -> None:
-    """Call the channel in a savepoint: its writes vanish if it raises, the lock stays."""
+    """Call the channel in a savepoint: its writes vanish if it raises (but for `Refused`,
+    whose writes record the refusal), the lock stays."""
     outbox = session.get(Outbox, delivery.outbox_id)
     if outbox is None:
         raise PermanentError(f"outbox row {delivery.outbox_id} is gone")

@@ -55,5 +55,11 @@ class AlreadyDecided(Conflict):
     code = "already_decided"
 
 
+class InviteOnly(Conflict):
+    """The process is applied for only from a staff member's invitation (入校预约)."""
+
+    code = "invite_only"
+
+
 class RateLimited(Conflict):
     code = "rate_limited"

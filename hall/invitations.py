@@ -17,6 +17,7 @@ import enum
 import hashlib
 import hmac
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from hall.models import (
     ProcessVersion,
 )
 from hall.outbox import emit
+from hall.passes import range_window
 from hall.processes import get_process, version_spec
 
 INVITE_KIND = "sms_invite"  # outbox kind: the SMS channel texts the invitee the link
@@ -49,6 +51,7 @@ class State(enum.StrEnum):
     USED = "used"  # 已提交
     CANCELLED = "cancelled"  # 已取消
     EXPIRED = "expired"  # 已过期
+    VOID = "void"  # 已失效: the host has left (their account is no longer active)
 
 
 def state(invitation: Invitation, now: datetime) -> State:
@@ -58,6 +61,8 @@ def state(invitation: Invitation, now: datetime) -> State:
         return State.CANCELLED
     if now >= invitation.expires_at:
         return State.EXPIRED
+    if invitation.host.status != PersonStatus.ACTIVE:
+        return State.VOID
     return State.OPEN
 
 
@@ -91,6 +96,7 @@ def invitation_id(secret: str, raw: str) -> int | None:
 class Invitable:
     """A process its viewer may invite someone to."""
 
+    id: int
     key: str
     name: str
     invite: Invite
@@ -110,7 +116,7 @@ def invitable(session: Session, actor: Person, process_key: str) -> Invitable:
     spec = version_spec(process.current_version)
     if not process.active or spec.options.invite is None:
         raise NotFound("事项不存在")
-    return Invitable(process.key, spec.name, spec.options.invite, spec)
+    return Invitable(process.id, process.key, spec.name, spec.options.invite, spec)
 
 
 def invitable_processes(session: Session, actor: Person) -> list[tuple[str, str]]:
@@ -139,6 +145,11 @@ def sent_by(session: Session, host_id: int, *, limit: int = 50) -> list[Invitati
             .limit(limit)
         )
     )
+
+
+def process_name(invitation: Invitation) -> str:
+    version = invitation.process.current_version
+    return version.name if version is not None else invitation.process.key
 
 
 def find(session: Session, invitation_id: int) -> Invitation | None:
@@ -179,6 +190,15 @@ def create(
     data = {key: form[key] for key in target.invite.fields if key in form}
     check = validate_form(fields, data, SessionReferences(session, actor.id))
     errors.update(check.errors)
+    # A visit's time bounds its invitation: one already over is no use to invite to, and
+    # the link stops working when it ends.
+    expires_at = now + timedelta(days=target.invite.valid_days)
+    for field in fields:
+        window = range_window(field, check.values.get(field.key))
+        if window is not None and window.end <= now:
+            errors[field.key] = "时间已过，请重新选择"
+        elif window is not None:
+            expires_at = min(expires_at, window.end)
     if errors:
         raise Invalid("表单填写有误", fields=errors)
     since = now - timedelta(days=1)
@@ -189,15 +209,14 @@ def create(
     )
     if (sent or 0) >= PER_DAY:
         raise RateLimited(f"24 小时内最多发出 {PER_DAY} 份邀请，请稍后再试")
-    process = get_process(session, process_key)
     invitation = Invitation(
-        process_id=process.id,
+        process_id=target.id,
         host_id=actor.id,
         name=name,
         phone=phone,
         values={**check.values, target.invite.host_field: actor.userid},
         created_at=now,
-        expires_at=now + timedelta(days=target.invite.valid_days),
+        expires_at=expires_at,
     )
     session.add(invitation)
     session.flush()
@@ -219,7 +238,17 @@ REFUSED = {
     State.USED: "该邀请已提交过申请",
     State.CANCELLED: "邀请人已取消该邀请",
     State.EXPIRED: "该邀请已过期，请联系邀请人重新邀请",
+    State.VOID: "邀请人已无法接待，请联系学校重新邀请",
 }
+
+
+def _usable(invitation: Invitation | None, actor: Person, now: datetime) -> Invitation:
+    if invitation is None or not belongs_to(invitation, actor):
+        raise NotFound("邀请不存在")
+    current = state(invitation, now)
+    if current != State.OPEN:
+        raise Conflict(REFUSED[current])
+    return invitation
 
 
 def take(
@@ -228,14 +257,40 @@ def take(
     """Lock an open invitation for `actor`'s submission to `process_id`; the caller links
     the application to it in the same transaction (two tabs: the second one fails)."""
     invitation = session.get(Invitation, invitation_id, with_for_update=True)
-    if invitation is None or invitation.process_id != process_id:
-        raise NotFound("邀请不存在")
-    if not belongs_to(invitation, actor):
-        raise NotFound("邀请不存在")
-    current = state(invitation, now)
-    if current != State.OPEN:
-        raise Conflict(REFUSED[current])
-    return invitation
+    if invitation is not None and invitation.process_id != process_id:
+        invitation = None
+    return _usable(invitation, actor, now)
+
+
+def open_for(
+    session: Session, now: datetime, actor: Person, process_key: str, invitation_id: int
+) -> Invitation:
+    """The open invitation `actor` may apply to `process_key` with (the form page's check;
+    `take` makes it again, under a lock, when the form is submitted)."""
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is not None and invitation.process.key != process_key:
+        invitation = None
+    return _usable(invitation, actor, now)
+
+
+def of_application(session: Session, application_id: int) -> Invitation | None:
+    """The invitation an application was submitted with, if any."""
+    return session.scalar(select(Invitation).where(Invitation.application_id == application_id))
+
+
+def overriding(invitation: Invitation | None, form: Any) -> Any:
+    """The invitee's form with the inviter's fields put back: they are never the
+    invitee's to change (the page hides them; a crafted post is overruled here)."""
+    if invitation is None or not isinstance(form, Mapping):
+        return form
+    return {**form, **invitation.values}
+
+
+def reopen(session: Session, application_id: int) -> None:
+    """The invitee withdrew: the invitation may be used again while it lasts."""
+    invitation = of_application(session, application_id)
+    if invitation is not None:
+        invitation.application_id = None
 
 
 def belongs_to(invitation: Invitation, person: Person) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hall.definitions import FieldType, ProcessSpec
+from hall.definitions import RANGE_TYPES, FieldType, FormField, ProcessSpec
 from hall.engine import SCHOOL_TZ
 from hall.models import Application, Person, ProcessVersion
 from hall.processes import version_spec
@@ -58,14 +58,18 @@ def window_of(spec: ProcessSpec, form: Mapping[str, Any]) -> Window | None:
     option = spec.options.gate_pass
     if option is None:
         return None
-    value = form.get(option.field)
-    if not isinstance(value, Mapping):
+    return range_window(spec.field(option.field), form.get(option.field))
+
+
+def range_window(field: FormField, value: Any) -> Window | None:
+    """The moments a date_range or datetime_range value spans (None: not such a value)."""
+    if field.type not in RANGE_TYPES or not isinstance(value, Mapping):
         return None
     start, end = value.get("start"), value.get("end")
     if not isinstance(start, str) or not isinstance(end, str):
         return None
     try:
-        if spec.field(option.field).type == FieldType.DATE_RANGE:
+        if field.type == FieldType.DATE_RANGE:
             first, last = date.fromisoformat(start), date.fromisoformat(end)
             return Window(
                 datetime.combine(first, time.min, SCHOOL_TZ),

@@ -945,10 +945,13 @@ def _dept_ref(dept: Department | None) -> DepartmentRef | None:
     return DepartmentRef(code=dept.code, name=dept.name) if dept is not None else None
 
 
-def person_labels(session: Session, userids: list[str]) -> dict[str, str]:
-    """userid → "name（userid）" for showing picked people again."""
+def person_labels(
+    session: Session, userids: list[str], *, with_userid: bool = True
+) -> dict[str, str]:
+    """userid → "name（userid）" for showing picked people again (or the name alone, for
+    viewers outside the school, to whom a staff number means nothing it should)."""
     wanted = [u for u in userids if isinstance(u, str) and u]
     if not wanted:
         return {}
     rows = session.execute(select(Person.userid, Person.name).where(Person.userid.in_(wanted)))
-    return {u: f"{n}（{u}）" for u, n in rows}
+    return {u: f"{n}（{u}）" if with_userid else n for u, n in rows}

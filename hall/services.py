@@ -33,6 +33,7 @@ from hall.errors import (
     AlreadyDecided,
     Conflict,
     Invalid,
+    InviteOnly,
     NotFound,
     RateLimited,
     ReasonRequired,
@@ -51,6 +52,7 @@ from hall.models import (
     Comment,
     Follower,
     IdempotencyRecord,
+    Invitation,
     Person,
     PersonKind,
     PersonStatus,
@@ -159,6 +161,20 @@ class _Idempotency:
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def _check_host(session: Session, field: str, values: Mapping[str, Any], actor: Person) -> None:
+    """A process staff invite to has a member of staff as its host: never the applicant
+    (whose own step would pass by itself, and give them a pass they approved)."""
+    userid = values.get(field)
+    host = session.scalar(select(Person).where(Person.userid == userid)) if userid else None
+    if (
+        host is None
+        or host.kind != PersonKind.STAFF
+        or host.status != PersonStatus.ACTIVE
+        or host.id == actor.id
+    ):
+        raise Invalid("表单填写有误", fields={field: "接待人须为本校在职教职工"})
 
 
 def display_value(spec: FormField, value: Any, people: Mapping[str, str] | None = None) -> str:
@@ -372,7 +388,35 @@ class Hall:
         check = validate_form(spec.form, data, refs, partial=partial)
         if not check.ok:
             raise Invalid("表单填写有误", fields=check.errors)
+        if not partial and spec.options.invite is not None:
+            _check_host(session, spec.options.invite.host_field, check.values, actor)
         return check.values
+
+    def _clean_invited(
+        self,
+        session: Session,
+        spec: ProcessSpec,
+        actor: Person,
+        form: Any,
+        application_id: int | None,
+        *,
+        invitation: Invitation | None,
+    ) -> dict[str, Any]:
+        """`_clean_form` with the inviter's fields put back over the invitee's. A problem
+        with those (a rule changed since, the host left) is not the invitee's to fix."""
+        try:
+            return self._clean_form(
+                session, spec, actor, invitations.overriding(invitation, form), application_id
+            )
+        except Invalid as exc:
+            fields = exc.detail.get("fields")
+            if invitation is None or not isinstance(fields, dict):
+                raise
+            theirs = {k: v for k, v in fields.items() if k not in invitation.values}
+            if len(theirs) == len(fields):
+                raise
+            stale = "邀请内容已失效，请联系邀请人重新邀请"
+            raise Invalid(stale, fields={**theirs, "_form": stale}) from None
 
     def _link_attachments(
         self, session: Session, spec: ProcessSpec, app: Application, actor: Person
@@ -495,16 +539,16 @@ class Hall:
                 raise NotFound("申请不存在")
             spec = version_spec(version)
             invitation = None
-            data = form
             invite = spec.options.invite
             if invitation_id is None and invite is not None and invite.only:
-                raise Conflict("本事项须由校内教职工邀请后办理")
+                raise InviteOnly("本事项须由校内教职工邀请后办理")
             if invitation_id is not None:
                 invitation = invitations.take(
                     session, self.clock.now(), actor, version.process_id, invitation_id
                 )
-                data = {**form, **invitation.values} if isinstance(form, Mapping) else form
-            values = self._clean_form(session, spec, actor, data, application_id)
+            values = self._clean_invited(
+                session, spec, actor, form, application_id, invitation=invitation
+            )
             serial = self._next_serial(session)
             if draft is None:
                 app = self._new_application(session, actor, version, serial)
@@ -550,7 +594,10 @@ class Hall:
             if app.status != AppStatus.RETURNED:
                 raise Conflict("只有被退回的申请可以重新提交")
             flow = self._flow(session, app)
-            values = self._clean_form(session, flow.spec, actor, form, app.id)
+            invitation = invitations.of_application(session, app.id)
+            values = self._clean_invited(
+                session, flow.spec, actor, form, app.id, invitation=invitation
+            )
             app.form = values
             app.title = render_title(flow.spec, actor, values)
             self._link_attachments(session, flow.spec, app, actor)
@@ -576,6 +623,7 @@ class Hall:
             if app.status == AppStatus.PENDING and flow.reviewer_acted():
                 raise Conflict("已有审批人处理，不能撤回")
             flow.withdraw(actor.id, comment)
+            invitations.reopen(session, app.id)
             return self._result(app, "已撤回")
 
         return self._run(None, work)

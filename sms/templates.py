@@ -39,10 +39,10 @@ TEMPLATES = {
     "code": Template("code", "您的验证码为${code}，5分钟内有效。如非本人操作，请忽略本短信。"),
     "result": Template(
         "result",
-        "您申请的${title}${outcome}，办件编号${serial}。详情请登录网上办事大厅查看：{base}/m/${id}",
+        "您申请的${title}${outcome}，办件编号${serial}。详情请登录网上办事大厅查看：{base}/m/${no}",
     ),
     "invite": Template(
-        "invite", "${host}邀请您办理${title}，请在${days}天内点击链接填写：{base}/i/${token}"
+        "invite", "${host}邀请您办理${title}，请于${deadline}前点击链接填写：{base}/i/${token}"
     ),
 }
 

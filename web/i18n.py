@@ -730,6 +730,15 @@ CATALOGUE: dict[str, str] = {
     "邀请不存在": "No such invitation",
     "请填写 2–{n} 个字的姓名": "Enter a name of 2–{n} characters",
     "请填写正确的手机号码": "Enter a valid mobile number",
+    "已失效": "No longer valid",
+    "时间已过，请重新选择": "That time has passed; please choose another",
+    "接待人须为本校在职教职工": "The host must be a member of staff",
+    "邀请内容已失效，请联系邀请人重新邀请": (
+        "The invitation is out of date; please ask your host to invite you again"
+    ),
+    "邀请人已无法接待，请联系学校重新邀请": (
+        "Your host can no longer receive you; please ask the school to invite you again"
+    ),
     # designer: invitations — the invite option's controls, problems and preview line
     "邀请办理的接待人字段（不选则不能邀请）": "Host field for invitations (none: no invitations)",
     "邀请人填写的字段": "Fields the inviter fills in",

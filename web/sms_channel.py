@@ -20,7 +20,6 @@ DEAD (`Refused`: 投递失败 shows it), never retried.
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 from typing import NoReturn
 
@@ -39,6 +38,7 @@ from hall.channels import (
     result_of,
 )
 from hall.clock import utcnow
+from hall.engine import SCHOOL_TZ
 from hall.models import Application, Invitation, Outbox, Person, PersonKind
 from hall.outbox import Kind, emit
 from sms.codes import CODE_TTL
@@ -77,7 +77,8 @@ def queue_code(session: Session, connection: redis.Redis, phone: str, code: str)
 
 
 class SmsChannel:
-    """Delivers sign-in codes and off-campus results through the configured provider."""
+    """Delivers sign-in codes, off-campus results and invitations through the configured
+    provider."""
 
     name = "sms"
 
@@ -115,8 +116,9 @@ class SmsChannel:
         row = session.get(SmsMessage, message_id) if isinstance(message_id, int) else None
         if row is None:
             raise PermanentError(f"outbox {outbox.id}: no SMS log row {message_id!r}")
-        if row.status != SmsStatus.QUEUED:
+        if row.status in DONE:
             return  # a retried job after a commit we did not hear about: never twice
+        row.status, row.error = SmsStatus.QUEUED, None  # a refused one, retried
         code = self.redis.get(f"{PENDING_CODE}{row.out_id}")
         if code is None:
             self._refuse(row, "the code expired before it could be sent")
@@ -128,9 +130,8 @@ class SmsChannel:
         recipient = session.get(Person, outbox.recipient_id) if outbox.recipient_id else None
         if recipient is None or recipient.kind != PersonKind.OFFCAMPUS:
             return  # school members are told in WeCom
-        done = session.scalar(select(SmsMessage.id).where(SmsMessage.outbox_id == outbox.id))
-        if done is not None:
-            return
+        if _logged(session, outbox) in DONE:
+            return  # a retried job after a commit we did not hear about: never twice
         app = session.get(Application, outbox.application_id) if outbox.application_id else None
         if app is None:
             raise PermanentError(f"outbox {outbox.id} names no application")
@@ -145,7 +146,7 @@ class SmsChannel:
             "title": cut(app.version.name, 20),
             "outcome": OUTCOME_SMS.get(outcome, OUTCOME_SMS["handled"]),
             "serial": app.serial,
-            "id": str(app.id),  # the link's last part: {base}/m/<id> (sms.templates)
+            "no": str(app.id),  # the link's last part: {base}/m/<no> (sms.templates)
         }
         self._log_and_send(session, outbox, phone, SmsPurpose.RESULT, params)
 
@@ -156,17 +157,17 @@ class SmsChannel:
         )
         if invitation is None:
             raise PermanentError(f"outbox {outbox.id}: no invitation {invitation_id!r}")
-        if session.scalar(select(SmsMessage.id).where(SmsMessage.outbox_id == outbox.id)):
+        if _logged(session, outbox) in DONE:
             return  # a retried job after a commit we did not hear about: never twice
         if invitations.state(invitation, utcnow()) != invitations.State.OPEN:
             log.info("invitation %s is no longer open, no SMS", invitation.id)
             return
-        days = max(1, math.ceil((invitation.expires_at - utcnow()).total_seconds() / 86400))
-        version = invitation.process.current_version
+        # When the link stops working, in the school's time: 12月6日21:30.
+        deadline = invitation.expires_at.astimezone(SCHOOL_TZ)
         params = {
             "host": cut(invitation.host.name, 10),
-            "title": cut(version.name if version else invitation.process.key, 20),
-            "days": str(days),
+            "title": cut(invitations.process_name(invitation), 20),
+            "deadline": f"{deadline.month}月{deadline.day}日{deadline:%H:%M}",
             "token": invitations.token(self.settings.secret_key, invitation.id),
         }
         self._log_and_send(session, outbox, invitation.phone, SmsPurpose.INVITE, params)
@@ -180,18 +181,14 @@ class SmsChannel:
         params: dict[str, str],
     ) -> None:
         """Log an outbox row's SMS (its template is named after the purpose) and send it,
-        in the delivery's transaction: a retry finds the row and sends nothing twice."""
-        row = SmsMessage(
-            phone=phone,
-            purpose=purpose,
-            template=purpose.value,
-            params=params,
-            out_id=f"o{outbox.id}",
-            provider="",
-            status=SmsStatus.QUEUED,
-            outbox_id=outbox.id,
-        )
-        session.add(row)
+        in the delivery's transaction. A refused one is tried again on the same row when the
+        information center retries its delivery (after fixing a template id, say)."""
+        row = session.scalar(select(SmsMessage).where(SmsMessage.outbox_id == outbox.id))
+        if row is None:
+            row = SmsMessage(out_id=f"o{outbox.id}", provider="", outbox_id=outbox.id)
+            session.add(row)
+        row.phone, row.purpose, row.template = phone, purpose, purpose.value
+        row.params, row.status, row.error = params, SmsStatus.QUEUED, None
         self._deliver(row, params)
         session.flush()
 
@@ -221,6 +218,15 @@ class SmsChannel:
         row.error = error[:2000]
         log.warning("sms %s to %s failed: %s", row.out_id, mask(row.phone), error)
         raise Refused(f"sms {row.out_id}: {error}")
+
+
+# A message in these states went out: a delivery that runs again never sends it twice. A
+# FAILED one (refused) is sent again when its delivery is retried.
+DONE = frozenset({SmsStatus.SENT, SmsStatus.DELIVERED})
+
+
+def _logged(session: Session, outbox: Outbox) -> SmsStatus | None:
+    return session.scalar(select(SmsMessage.status).where(SmsMessage.outbox_id == outbox.id))
 
 
 # How each outcome reads in「您申请的${title}${outcome}」: the hall's phrases, but for the

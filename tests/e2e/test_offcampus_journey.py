@@ -245,7 +245,7 @@ def test_an_alumnus_signs_in_by_sms_applies_and_gets_the_result_by_sms(
         "title": "档案查询预约",
         "outcome": "已办结",
         "serial": serial,
-        "id": str(app_id),
+        "no": str(app_id),
     }
     expected = (
         f"【网上办事大厅】您申请的档案查询预约已办结，办件编号{serial}。"
@@ -388,7 +388,7 @@ def test_a_teacher_invites_a_visitor_who_applies_from_the_sms_link_and_gets_a_pa
     # --- the SMS carries the link; the visitor proves the number and completes the form
     postman.deliver()
     [invite] = [m for m in postman.inbox(VISITOR_MOBILE) if m["template"] == "invite"]
-    found = re.search(r"请在7天内点击链接填写：(http\S+/i/\S+)$", invite["text"])
+    found = re.search(r"请于\d+月\d+日\d\d:\d\d前点击链接填写：(http\S+/i/\S+)$", invite["text"])
     assert found is not None, invite["text"]
     visitor = contexts(viewport=PHONE).new_page()
     visitor.goto(found.group(1))

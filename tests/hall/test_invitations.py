@@ -4,7 +4,7 @@ wins over anything the invitee's form says. Runs on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from hall import invitations
 from hall.clock import FrozenClock
 from hall.definitions import DefinitionError, parse_spec
-from hall.errors import Conflict, Invalid, NotFound, RateLimited
-from hall.models import Application, Invitation, Outbox, Person, Task
-from hall.services import Hall
+from hall.engine import SCHOOL_TZ
+from hall.errors import Conflict, Invalid, InviteOnly, NotFound, RateLimited
+from hall.models import Application, Invitation, Outbox, Person, PersonStatus, Task
+from hall.services import Decision, Hall
 from hall.states import AppStatus, TaskStatus
 from tests import factories
 
@@ -108,11 +109,29 @@ def test_staff_invite_and_the_sms_is_queued(
         "reason": "学术交流",
         "host": "host1",  # the inviter is the host, whatever the form said
     }
-    assert found.expires_at == clock.now() + timedelta(days=7)
+    # The link lasts 7 days, but no longer than the visit: this one ends sooner.
+    assert found.expires_at == datetime(2026, 9, 3, 17, 0, tzinfo=SCHOOL_TZ)
     assert invitations.state(found, clock.now()) == invitations.State.OPEN
     outbox = session.scalars(select(Outbox).where(Outbox.kind == invitations.INVITE_KIND)).one()
     assert outbox.payload == {"invitation_id": found.id}
     assert outbox.recipient_id is None  # a number, not an account
+
+
+def test_a_later_visit_keeps_the_links_seven_days_and_a_past_one_is_refused(
+    session: Session, clock: FrozenClock, visit: SimpleNamespace
+) -> None:
+    later = _invite(
+        session, clock, visit.host, window={"start": "2026-10-01T09:00", "end": "2026-10-01T17:00"}
+    )
+    assert later.expires_at == clock.now() + timedelta(days=7)
+    with pytest.raises(Invalid) as caught:
+        _invite(
+            session,
+            clock,
+            visit.host,
+            window={"start": "2026-08-31T09:00", "end": "2026-08-31T17:00"},
+        )
+    assert caught.value.detail["fields"] == {"window": "时间已过，请重新选择"}
 
 
 def test_the_inviter_cannot_name_another_host(
@@ -238,3 +257,98 @@ def test_the_processes_staff_may_invite_to(session: Session, visit: SimpleNamesp
     assert invitations.invitable_processes(session, visit.host) == [("visit", "访客入校预约")]
     assert invitations.invitable_processes(session, visit.student) == []
     assert invitations.invitable_processes(session, visit.visitor) == []
+
+
+# ------------------------------------------------- after the first submission
+
+
+def _submitted(session: Session, hall: Hall, clock: FrozenClock, visit: SimpleNamespace) -> int:
+    found = _invite(session, clock, visit.host)
+    return hall.submit(
+        visit.visitor.id, "visit", VISITOR_FORM, invitation_id=found.id
+    ).application_id
+
+
+def test_a_returned_invited_application_keeps_the_inviters_fields(
+    session: Session, hall: Hall, clock: FrozenClock, visit: SimpleNamespace
+) -> None:
+    app_id = _submitted(session, hall, clock, visit)
+    task = session.scalars(select(Task).where(Task.application_id == app_id)).one()
+    hall.decide(visit.host.id, task.id, Decision("return", comment="照片看不清"))
+    # The resubmission tries to name another host, or the visitor themself, and a new time.
+    for host in ("host2", visit.visitor.userid):
+        hall.resubmit(visit.visitor.id, app_id, {**VISITOR_FORM, "host": host})
+        session.expire_all()
+        app = session.get(Application, app_id)
+        assert app is not None
+        assert (app.form["host"], app.form["window"], app.form["reason"]) == (
+            "host1",
+            WINDOW,
+            "学术交流",
+        )
+        pending = session.scalars(
+            select(Task).where(
+                Task.application_id == app_id, Task.__table__.c.status == TaskStatus.PENDING
+            )
+        ).one()
+        assert pending.assignee_id == visit.host.id
+        hall.decide(visit.host.id, pending.id, Decision("return", comment="再看看"))
+
+
+def test_the_host_of_an_open_visit_is_a_member_of_staff_never_the_applicant(
+    session: Session, hall: Hall, visit: SimpleNamespace
+) -> None:
+    factories.process(session, {**factories.visit_spec(), "key": "open_visit"})
+    session.commit()
+    for host in (visit.visitor.userid, visit.student.userid, visit.stranger.userid):
+        with pytest.raises(Invalid) as caught:
+            hall.submit(visit.visitor.id, "open_visit", {**VISITOR_FORM, "host": host})
+        assert caught.value.detail["fields"] == {"host": "接待人须为本校在职教职工"}
+    assert session.scalar(select(func.count(Application.id))) == 0
+    done = hall.submit(visit.visitor.id, "open_visit", {**VISITOR_FORM, "host": "host2"})
+    session.expire_all()
+    app = session.get(Application, done.application_id)
+    assert app is not None
+    assert app.status == AppStatus.PENDING  # the colleague confirms; nothing passed by itself
+
+
+def test_an_invitation_from_a_host_who_left_is_void(
+    session: Session, hall: Hall, clock: FrozenClock, visit: SimpleNamespace
+) -> None:
+    found = _invite(session, clock, visit.host)
+    visit.host.status = PersonStatus.INACTIVE
+    session.commit()
+    assert invitations.state(found, clock.now()) == invitations.State.VOID
+    with pytest.raises(Conflict, match="无法接待"):
+        hall.submit(visit.visitor.id, "visit", VISITOR_FORM, invitation_id=found.id)
+
+
+def test_an_inviters_field_broken_by_a_new_version_is_the_inviters_problem(
+    session: Session, hall: Hall, clock: FrozenClock, visit: SimpleNamespace
+) -> None:
+    found = _invite(session, clock, visit.host)
+    stricter = factories.visit_spec(only=True)
+    next(f for f in stricter["form"] if f["key"] == "reason")["max_length"] = 2
+    factories.process(session, stricter)
+    session.commit()
+    with pytest.raises(Invalid) as caught:
+        hall.submit(visit.visitor.id, "visit", VISITOR_FORM, invitation_id=found.id)
+    assert caught.value.detail["fields"] == {"_form": "邀请内容已失效，请联系邀请人重新邀请"}
+
+
+def test_withdrawing_gives_the_invitation_back(
+    session: Session, hall: Hall, clock: FrozenClock, visit: SimpleNamespace
+) -> None:
+    app_id = _submitted(session, hall, clock, visit)
+    hall.withdraw(visit.visitor.id, app_id)
+    found = session.scalars(select(Invitation)).one()
+    session.refresh(found)
+    assert invitations.state(found, clock.now()) == invitations.State.OPEN
+    again = hall.submit(visit.visitor.id, "visit", VISITOR_FORM, invitation_id=found.id)
+    assert again.application_id != app_id
+
+
+def test_an_invitation_only_refusal_has_its_own_code(hall: Hall, visit: SimpleNamespace) -> None:
+    with pytest.raises(InviteOnly) as caught:
+        hall.submit(visit.visitor.id, "visit", {**VISITOR_FORM, "host": "host1"})
+    assert caught.value.code == "invite_only"

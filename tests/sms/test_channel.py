@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +24,8 @@ from hall import deliveries, invitations
 from hall.channels import ChannelError, ChannelRegistry, Deferred, PermanentError, Refused
 from hall.clock import SystemClock, utcnow
 from hall.db import Database
-from hall.models import Delivery, DeliveryStatus, Outbox, Person, PersonKind
+from hall.engine import SCHOOL_TZ
+from hall.models import Delivery, DeliveryStatus, Invitation, Outbox, Person, PersonKind
 from hall.outbox import Kind
 from hall.services import Decision, Hall
 from sms import sandbox
@@ -287,6 +289,17 @@ def test_a_refused_delivery_is_dead_and_its_log_row_stays_failed(
     assert "blacklisted" in (delivery.last_error or "")
     assert row.status == SmsStatus.FAILED
     assert "blacklisted" in (row.error or "")
+    # The information center retries it (投递失败 → 重试): this time it goes out, once.
+    deliveries.retry_delivery(db, delivery.id)
+    session.commit()
+    session.expire_all()
+    delivery.status = DeliveryStatus.QUEUED  # what the relay does with a due retry
+    session.commit()
+    outcome = deliveries.attempt(db, registry, delivery.id, clock=SystemClock(), max_attempts=5)
+    assert outcome == deliveries.Outcome.SENT
+    session.expire_all()
+    assert _status(row) == SmsStatus.SENT
+    assert [m["params"]["code"] for m in gateway.store.inbox(ACCOUNT_PHONE)] == ["121212"]
 
 
 @pytest.mark.parametrize("vendor", ["aliyun", "tencent"])
@@ -320,6 +333,7 @@ def _invitation_row(session: Session, *, cancel: bool = False) -> tuple[Outbox, 
     host = factories.person(session, "周老师", dept=sec, userid="host1")
     factories.process(session, factories.visit_spec(only=True))
     now = utcnow()
+    day = (now + timedelta(days=30)).date().isoformat()  # a visit ahead: the link lasts 7 days
     found = invitations.create(
         session,
         now,
@@ -327,7 +341,7 @@ def _invitation_row(session: Session, *, cancel: bool = False) -> tuple[Outbox, 
         "visit",
         name="来访者",
         phone=FORM_PHONE,
-        form={"window": {"start": "2026-12-03T09:00", "end": "2026-12-03T17:00"}, "reason": "交流"},
+        form={"window": {"start": f"{day}T09:00", "end": f"{day}T17:00"}, "reason": "交流"},
     )
     if cancel:
         invitations.cancel(session, now, host.id, found.id)
@@ -346,8 +360,10 @@ def test_an_invitation_texts_its_link_once(
     inbox = gateway.store.inbox(FORM_PHONE)
     assert len(inbox) == 1
     link = f"{gateway.base}/i/{invitations.token(gateway.settings.secret_key, invitation_id)}"
+    expires = session.get(Invitation, invitation_id).expires_at.astimezone(SCHOOL_TZ)  # type: ignore[union-attr]
+    deadline = f"{expires.month}月{expires.day}日{expires:%H:%M}"  # 7 days on, school time
     assert inbox[0]["text"] == (
-        f"【网上办事大厅】周老师邀请您办理访客入校预约，请在7天内点击链接填写：{link}"
+        f"【网上办事大厅】周老师邀请您办理访客入校预约，请于{deadline}前点击链接填写：{link}"
     )
     row = session.scalars(select(SmsMessage)).one()
     assert (row.purpose, row.template, row.status) == (
@@ -380,9 +396,9 @@ def test_a_vendor_without_the_invite_template_logs_the_refusal(
     assert row.status == SmsStatus.FAILED
     assert "invite" in (row.error or "")
     assert gateway.store.phones() == []
-    # Configured, the same SMS goes out through the vendor's SDK.
-    session.delete(row)
-    session.flush()
+    # Configured, the retried delivery sends it through the vendor's SDK, on the same row.
     SmsChannel(configured, redis_conn).send(session, outbox)
     inbox = gateway.store.inbox(FORM_PHONE)
     assert [(m["via"], m["template"]) for m in inbox] == [("aliyun", "invite")]
+    assert session.scalars(select(SmsMessage)).one() is row
+    assert (row.status, row.error) == (SmsStatus.SENT, None)

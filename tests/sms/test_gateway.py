@@ -37,7 +37,7 @@ RESULT_PARAMS = {
     "title": "请假申请",
     "outcome": "已通过",
     "serial": "BS-2024-0001",
-    "id": "1",
+    "no": "1",
 }
 
 

@@ -45,7 +45,7 @@ RESULT_PARAMS = {
     "title": "请假申请 & 审批+1/2=半",
     "outcome": "已通过",
     "serial": "BS-2024~0001",
-    "id": "12",
+    "no": "12",
 }
 
 # Python 3.12+ deprecates utcnow()/utcfromtimestamp(), which both SDKs call to stamp

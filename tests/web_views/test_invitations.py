@@ -5,6 +5,7 @@ used-up invitations get clear pages and change nothing."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,13 +15,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hall import invitations
+from hall.db import Database
+from hall.engine import SCHOOL_TZ
 from hall.models import Application, Invitation, Outbox, Person
+from hall.services import Decision, Hall
 from tests import factories
 from tests.web_views.conftest import csrf_of
-from tests.web_views.helpers import text
+from tests.web_views.helpers import pending_task, text
 
 VISITOR_PHONE = factories.VISITOR_PHONE
-SECRET = "web-views-test"  # the app fixture's secret key
+SECRET = "web-views-test"
+# Visits a month ahead of the real clock the pages run on (invitations to past visits are
+# refused); the link lasts its 7 days.
+VISIT_DAY = (datetime.now(SCHOOL_TZ) + timedelta(days=30)).date().isoformat()
+OTHER_DAY = (
+    (datetime.now(SCHOOL_TZ) + timedelta(days=40)).date().isoformat()
+)  # the app fixture's secret key
 
 
 @pytest.fixture
@@ -31,8 +41,8 @@ def visit(session: Session) -> SimpleNamespace:
 INVITE_FORM = {
     "invitee_name": "来访者",
     "invitee_phone": "138 7731 0009",
-    "window.start": "2026-12-03T09:00",
-    "window.end": "2026-12-03T17:00",
+    "window.start": f"{VISIT_DAY}T09:00",
+    "window.end": f"{VISIT_DAY}T17:00",
     "reason": "学术交流",
 }
 
@@ -161,7 +171,7 @@ def test_the_invitee_applies_with_the_inviters_fields_fixed(
     assert form_url == f"/processes/visit?invite={token}"
     form = text(client.get(form_url))
     assert "周老师邀请您办理" in form
-    assert "2026-12-03 09:00 至 2026-12-03 17:00" in form
+    assert f"{VISIT_DAY} 09:00 至 {VISIT_DAY} 17:00" in form
     assert 'name="window.start"' not in form  # fixed: shown, not editable
     assert 'name="host"' not in form
     assert f'name="invite" value="{token}"' in form
@@ -175,8 +185,8 @@ def test_the_invitee_applies_with_the_inviters_fields_fixed(
             "action": "submit",
             "idno": "11010519491231002X",
             "host": "host2",
-            "window.start": "2026-12-24T00:00",
-            "window.end": "2026-12-24T23:00",
+            "window.start": f"{OTHER_DAY}T00:00",
+            "window.end": f"{OTHER_DAY}T23:00",
             "reason": "别的事",
         },
         form_page=form_url,
@@ -185,7 +195,7 @@ def test_the_invitee_applies_with_the_inviters_fields_fixed(
     session.expire_all()
     app = session.scalars(select(Application)).one()
     assert app.form["host"] == "host1"
-    assert app.form["window"] == {"start": "2026-12-03T09:00", "end": "2026-12-03T17:00"}
+    assert app.form["window"] == {"start": f"{VISIT_DAY}T09:00", "end": f"{VISIT_DAY}T17:00"}
     assert app.form["reason"] == "学术交流"
     assert _the_invitation(session).application_id == app.id
     # The link now leads to the application; the list shows it submitted.
@@ -197,7 +207,7 @@ def test_the_invitee_applies_with_the_inviters_fields_fixed(
     # The host's to-do shows who and when in words, not a userid and an ISO stamp.
     page = text(host.get(f"/applications/{app.id}"))
     assert "周老师（host1）" in page
-    assert "2026-12-03 09:00 至 2026-12-03 17:00" in page
+    assert f"{VISIT_DAY} 09:00 至 {VISIT_DAY} 17:00" in page
 
 
 def test_the_invitees_own_mistakes_come_back_with_the_invitation(
@@ -252,3 +262,29 @@ def test_a_person_is_needed_for_the_staff_pages(client_for: Any, visit: SimpleNa
     assert page.status_code == 302
     assert page.headers["Location"].startswith("/login")
     _ = Person  # the fixture's people are all that exist
+
+
+def test_a_returned_invited_application_shows_the_inviters_fields_fixed_again(
+    client_for: Any, session: Session, db: Database, visit: SimpleNamespace
+) -> None:
+    _invite(client_for(visit.host))
+    found = _the_invitation(session)
+    app_id = (
+        Hall(db)
+        .submit(visit.visitor.id, "visit", {"idno": "11010519491231002X"}, invitation_id=found.id)
+        .application_id
+    )
+    Hall(db).decide(
+        visit.host.id, pending_task(session, app_id).id, Decision("return", comment="补充单位")
+    )
+    client = client_for(visit.visitor)
+    edit = text(client.get(f"/applications/{app_id}/edit"))
+    assert "周老师邀请您办理" in edit
+    assert 'name="window.start"' not in edit
+    assert 'name="host"' not in edit
+    assert 'name="invite"' not in edit  # a resubmission needs no link
+    # The visitor reads the host's name, not their staff number; the host reads both.
+    mine = text(client.get(f"/applications/{app_id}"))
+    assert "周老师" in mine
+    assert "host1" not in mine
+    assert "周老师（host1）" in text(client_for(visit.host).get(f"/applications/{app_id}"))

@@ -74,7 +74,9 @@ def detail_context(application_id: int) -> dict[str, Any]:
     with db().reader() as s:
         detail = queries.application_detail(s, person_id(), application_id)
         spec = reads.version_spec_of(s, application_id)
-        people = queries.person_labels(s, person_userids_in(spec.form, detail.form))
+        people = queries.person_labels(
+            s, person_userids_in(spec.form, detail.form), with_userid=me().kind != "offcampus"
+        )
         my_task = next((t for t in detail.tasks if t.id == detail.my_task_id), None)
         # Hall.cc's rule; off-campus applicants do not copy staff in.
         may_cc = (

@@ -5,6 +5,7 @@ and each problem next to its field."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, flash, redirect, request, url_for
@@ -27,7 +28,7 @@ from web.views.common import (
     person_id,
 )
 from web.views.formdata import attachment_ids_in, person_userids_in, read_form
-from web.views.invitations import Opened, opened
+from web.views.invitations import Opened, for_application, opened
 
 bp = page_blueprint("apply", __name__)
 
@@ -94,27 +95,42 @@ def _open_fields(fields: list[FormField], invitation: Opened | None) -> list[For
     return [f for f in fields if f.key not in invitation.keys]
 
 
-def _editable(application_id: int) -> tuple[queries.ProcessDetail, list[FormField], Any]:
-    """The process, form fields and detail of one of my drafts or returned applications."""
+@dataclass(frozen=True)
+class Editable:
+    """One of my drafts or returned applications, with the fields its form shows."""
+
+    process: queries.ProcessDetail
+    fields: list[FormField]
+    detail: queries.ApplicationDetail
+    invitation: Opened | None  # a returned invited one: the inviter's fields stay fixed
+
+
+def _editable(application_id: int) -> Editable:
     with db().reader() as s:
         detail = queries.application_detail(s, person_id(), application_id)
         if not detail.is_applicant or detail.status not in EDITABLE:
             raise NotFound("申请不存在")
-        if detail.status == AppStatus.DRAFT:
-            process = queries.process_detail(s, person_id(), detail.process.key)
-            return process, process.form, detail
         process = queries.process_detail(s, person_id(), detail.process.key)
+        if detail.status == AppStatus.DRAFT:
+            return Editable(process, process.form, detail, None)
         spec = reads.version_spec_of(s, application_id)
-        return process, list(spec.form), detail
+        invitation = for_application(s, application_id, spec)
+        return Editable(process, _open_fields(list(spec.form), invitation), detail, invitation)
 
 
 @bp.get("/applications/<int:application_id>/edit")
 def edit(application_id: int) -> Response:
     try:
-        process, fields, detail = _editable(application_id)
+        found = _editable(application_id)
     except NotFound:
         return not_found_page()
-    return _render(process, fields, dict(detail.form), application=detail)
+    return _render(
+        found.process,
+        found.fields,
+        dict(found.detail.form),
+        application=found.detail,
+        invitation=found.invitation,
+    )
 
 
 @bp.post("/processes/<key>/apply")
@@ -172,10 +188,10 @@ def apply(key: str) -> Response | BaseResponse:
 @bp.post("/applications/<int:application_id>/resubmit")
 def resubmit(application_id: int) -> Response | BaseResponse:
     try:
-        process, fields, detail = _editable(application_id)
+        found = _editable(application_id)
     except NotFound:
         return not_found_page()
-    values = read_form(fields, request.form)
+    values = read_form(found.fields, request.form)
     try:
         result = hall().resubmit(
             person_id(),
@@ -185,7 +201,13 @@ def resubmit(application_id: int) -> Response | BaseResponse:
         )
     except Invalid as exc:
         return _render(
-            process, fields, values, errors=invalid_fields(exc), application=detail, status=422
+            found.process,
+            found.fields,
+            values,
+            errors=invalid_fields(exc),
+            application=found.detail,
+            invitation=found.invitation,
+            status=422,
         )
     except NotFound:
         return not_found_page()

@@ -92,10 +92,10 @@ def _load_viewer() -> queries.Me | None:
 
 
 # What an off-campus person (anyone who proved a phone number) may open: applying and
-# following their own applications (with a visitor's 通行码). Not the people picker,
-# to-dos, delegations or admin.
+# following their own applications (the public pages, 通行码 and invitation links among
+# them, need no list). Not the people picker, to-dos, delegations or admin.
 OFFCAMPUS_PAGES = frozenset(
-    {"catalog", "apply", "applications", "uploads", "messages", "records", "passes", "i18n"}
+    {"catalog", "apply", "applications", "uploads", "messages", "records", "i18n"}
 )
 
 

@@ -17,11 +17,12 @@ from urllib.parse import urlencode
 
 from flask import current_app, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from hall import invitations
-from hall.definitions import FormField
-from hall.errors import Conflict, HallError, Invalid, NotFound
+from hall.definitions import FormField, ProcessSpec
+from hall.errors import HallError, Invalid, NotFound, RateLimited
 from hall.forms import prefill
 from hall.models import Invitation, Person
 from hall.processes import version_spec
@@ -49,6 +50,7 @@ STATE_WORDS = {
     invitations.State.USED: "已提交",
     invitations.State.CANCELLED: "已取消",
     invitations.State.EXPIRED: "已过期",
+    invitations.State.VOID: "已失效",
 }
 
 
@@ -84,7 +86,7 @@ def index() -> ResponseReturnValue:
                 id=row.id,
                 name=row.name,
                 phone=mask(row.phone),
-                process=_process_name(row),
+                process=invitations.process_name(row),
                 created_at=row.created_at,
                 expires_at=row.expires_at,
                 state=invitations.state(row, now).value,
@@ -95,11 +97,6 @@ def index() -> ResponseReturnValue:
     if not processes and not rows:
         return not_found_page()
     return page("hall/invitations.html", processes=processes, rows=rows, state_words=STATE_WORDS)
-
-
-def _process_name(row: Invitation) -> str:
-    version = row.process.current_version
-    return version.name if version is not None else row.process.key
 
 
 def _target(key: str) -> tuple[invitations.Invitable, list[FormField]]:
@@ -163,7 +160,7 @@ def create(key: str) -> ResponseReturnValue:
         return _invite_form(
             target, fields, values, name=name, phone=typed_phone, errors=errors, status=422
         )
-    except Conflict as exc:  # the daily limit
+    except RateLimited as exc:  # the daily limit
         flash_error(exc)
         return _invite_form(target, fields, values, name=name, phone=typed_phone, status=429)
     flash(gettext("已向 {phone} 发送邀请短信", phone=mask(phone)), "success")
@@ -189,13 +186,28 @@ def cancel(invitation_id: int) -> ResponseReturnValue:
 
 @dataclass(frozen=True)
 class Opened:
-    """An invitation as its invitee's form shows it."""
+    """An invitation as its invitee's form shows it: what the inviter filled, fixed."""
 
-    token: str
     id: int
-    host: str
-    fixed: list[tuple[str, str]]  # (label, text) of what the inviter filled
+    host: str  # the inviter's name
+    fixed: list[tuple[str, str]]  # (label, text)
     keys: frozenset[str]
+    token: str = ""  # the link's, for a first submission (a resubmission needs none)
+
+
+def shown(invitation: Invitation, spec: ProcessSpec, token: str = "") -> Opened:
+    host_field = spec.options.invite.host_field if spec.options.invite else None
+    fixed = [
+        (
+            field.label,
+            invitation.host.name
+            if field.key == host_field
+            else display_value(field, invitation.values[field.key]),
+        )
+        for field in spec.form
+        if field.key in invitation.values
+    ]
+    return Opened(invitation.id, invitation.host.name, fixed, frozenset(invitation.values), token)
 
 
 def opened(key: str, token: str) -> Opened:
@@ -205,39 +217,19 @@ def opened(key: str, token: str) -> Opened:
     if found is None:
         raise NotFound("邀请不存在")
     with db().reader() as s:
-        invitation = invitations.find(s, found)
         me_ = s.get(Person, person_id())
-        if (
-            invitation is None
-            or me_ is None
-            or invitation.process.key != key
-            or not invitations.belongs_to(invitation, me_)
-        ):
+        if me_ is None:
             raise NotFound("邀请不存在")
-        current = invitations.state(invitation, clock().now())
-        if current != invitations.State.OPEN:
-            raise Conflict(invitations.REFUSED[current])
+        invitation = invitations.open_for(s, clock().now(), me_, key, found)
         version = invitation.process.current_version
         assert version is not None
-        spec = version_spec(version)
-        host_field = spec.options.invite.host_field if spec.options.invite else None
-        fixed = [
-            (
-                field.label,
-                invitation.host.name
-                if field.key == host_field
-                else display_value(field, invitation.values[field.key]),
-            )
-            for field in spec.form
-            if field.key in invitation.values
-        ]
-        return Opened(
-            token=token,
-            id=invitation.id,
-            host=invitation.host.name,
-            fixed=fixed,
-            keys=frozenset(invitation.values),
-        )
+        return shown(invitation, version_spec(version), token)
+
+
+def for_application(session: Session, application_id: int, spec: ProcessSpec) -> Opened | None:
+    """What the inviter filled, for the invitee's returned application (fixed again)."""
+    invitation = invitations.of_application(session, application_id)
+    return shown(invitation, spec) if invitation is not None else None
 
 
 @links.get("/i/<token>")
@@ -256,7 +248,7 @@ def landing(token: str) -> ResponseReturnValue:
         context: dict[str, Any] = {
             "invitation": invitation,
             "host": invitation.host.name,
-            "process": _process_name(invitation),
+            "process": invitations.process_name(invitation),
             "phone": mask(invitation.phone),
             "state": current.value,
             "refused": invitations.REFUSED.get(current, ""),
