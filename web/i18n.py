@@ -731,6 +731,7 @@ CATALOGUE: dict[str, str] = {
     "请填写 2–{n} 个字的姓名": "Enter a name of 2–{n} characters",
     "请填写正确的手机号码": "Enter a valid mobile number",
     "已失效": "No longer valid",
+    "登录验证码": "Sign-in code",
     "时间已过，请重新选择": "That time has passed; please choose another",
     "接待人须为本校在职教职工": "The host must be a member of staff",
     "邀请内容已失效，请联系邀请人重新邀请": (

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
 from sms.models import SmsMessage, SmsPurpose, SmsStatus
 from tests import factories
 from tests.web_views.conftest import sign_in
+from web.i18n import CATALOGUE
+from web.views.admin import SMS_PURPOSE_LABELS
 
 
-def _log(session: Session, phone: str, status: SmsStatus, error: str | None = None) -> None:
+def _log(
+    session: Session,
+    phone: str,
+    status: SmsStatus,
+    error: str | None = None,
+    purpose: SmsPurpose = SmsPurpose.LOGIN,
+) -> None:
     session.add(
         SmsMessage(
             phone=phone,
-            purpose=SmsPurpose.LOGIN,
+            purpose=purpose,
             template="code",
             params={"code": "******"},
             out_id=f"c{phone[-4:]}{status.value}",
@@ -46,6 +55,21 @@ def test_the_info_center_sees_the_log_masked_and_filtered(app: Flask, session: S
     assert "139****5678" not in one
     odd = client.get("/admin/sms?status=nonsense&before=x")
     assert odd.status_code == 200
+
+
+@pytest.mark.parametrize("purpose", list(SmsPurpose))
+def test_every_kind_of_text_is_listed_with_its_name(
+    app: Flask, session: Session, purpose: SmsPurpose
+) -> None:
+    admin = factories.person(session, "信息中心", roles=("info_center",))
+    _log(session, "13877310001", SmsStatus.SENT, purpose=purpose)
+    session.commit()
+    page = sign_in(app.test_client(), admin).get("/admin/sms")
+    assert page.status_code == 200
+    assert SMS_PURPOSE_LABELS[purpose] in page.get_data(as_text=True)
+    client = sign_in(app.test_client(), admin)
+    client.set_cookie("hall_lang", "en")
+    assert CATALOGUE[SMS_PURPOSE_LABELS[purpose]] in client.get("/admin/sms").get_data(as_text=True)
 
 
 def test_others_get_the_not_found_page(app: Flask, session: Session) -> None:

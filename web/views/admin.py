@@ -77,7 +77,11 @@ SMS_STATUS_LABELS = {
     sms_log.SmsStatus.DELIVERED: "已送达",
     sms_log.SmsStatus.FAILED: "失败",
 }
-SMS_PURPOSE_LABELS = {sms_log.SmsPurpose.LOGIN: "登录验证码", sms_log.SmsPurpose.RESULT: "办理结果"}
+SMS_PURPOSE_LABELS = {
+    sms_log.SmsPurpose.LOGIN: "登录验证码",
+    sms_log.SmsPurpose.RESULT: "办理结果",
+    sms_log.SmsPurpose.INVITE: "来访邀请",
+}
 
 
 @bp.get("/admin/sms")
