@@ -220,7 +220,9 @@ def create(
     )
     session.add(invitation)
     session.flush()
-    emit(session, INVITE_KIND, recipient_id=None, invitation_id=invitation.id)
+    outbox = emit(session, INVITE_KIND, recipient_id=None, invitation_id=invitation.id)
+    session.flush()
+    invitation.outbox_id = outbox.id
     return invitation
 
 

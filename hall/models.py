@@ -562,6 +562,8 @@ class Invitation(Base):
     application_id: Mapped[int | None] = mapped_column(
         ForeignKey("application.id", ondelete="SET NULL"), unique=True
     )
+    # The outbox row of its SMS: how the inviter learns whether the text went out.
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
 
     process: Mapped[ProcessDefinition] = relationship(viewonly=True)
     host: Mapped[Person] = relationship(viewonly=True)

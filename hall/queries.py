@@ -145,6 +145,10 @@ class ProcessSummary(ReadModel):
     visits: int = Field(description="跑动次数")
     immediate: bool = Field(description="即办件")
     version: int
+    invite_only: bool = Field(
+        default=False,
+        description="applied for only from a staff member's invitation (入校预约)",
+    )
 
 
 class ProcessList(ReadModel):
@@ -175,10 +179,6 @@ class ProcessDetail(ProcessSummary):
     flow: list[FlowStep]
     prefill: dict[str, Any] = Field(
         description="initial values: from my profile where a field says so, else its default"
-    )
-    invite_only: bool = Field(
-        default=False,
-        description="applied for only from a staff member's invitation (入校预约)",
     )
 
 
@@ -222,6 +222,7 @@ def _summary(
         "visits": spec.get("visits", 0),
         "immediate": spec.get("immediate", False),
         "version": version.number,
+        "invite_only": bool(((spec.get("options") or {}).get("invite") or {}).get("only")),
     }
 
 
@@ -299,7 +300,6 @@ def _process_detail(
         form=list(spec.form),
         flow=flow_steps(spec),
         prefill=prefill(spec.form, {}, applicant_profile(person)) if person is not None else {},
-        invite_only=spec.options.invite is not None and spec.options.invite.only,
     )
 
 

@@ -163,6 +163,11 @@ class _Idempotency:
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
+def _refuse_uninvited(spec: ProcessSpec) -> None:
+    if spec.options.invite is not None and spec.options.invite.only:
+        raise InviteOnly("本事项须由校内教职工邀请后办理")
+
+
 def _check_host(session: Session, field: str, values: Mapping[str, Any], actor: Person) -> None:
     """A process staff invite to has a member of staff as its host: never the applicant
     (whose own step would pass by itself, and give them a pass they approved)."""
@@ -483,6 +488,7 @@ class Hall:
         def work(session: Session) -> ActionResult:
             actor = self._actor(session, actor_id)
             version = self._version_for(session, actor, process_key)
+            _refuse_uninvited(version_spec(version))  # a draft it could never submit
             if application_id is None:
                 app = self._new_application(session, actor, version, f"D{uuid.uuid4().hex[:20]}")
             else:
@@ -539,10 +545,9 @@ class Hall:
                 raise NotFound("申请不存在")
             spec = version_spec(version)
             invitation = None
-            invite = spec.options.invite
-            if invitation_id is None and invite is not None and invite.only:
-                raise InviteOnly("本事项须由校内教职工邀请后办理")
-            if invitation_id is not None:
+            if invitation_id is None:
+                _refuse_uninvited(spec)
+            else:
                 invitation = invitations.take(
                     session, self.clock.now(), actor, version.process_id, invitation_id
                 )

@@ -732,6 +732,11 @@ CATALOGUE: dict[str, str] = {
     "请填写正确的手机号码": "Enter a valid mobile number",
     "已失效": "No longer valid",
     "登录验证码": "Sign-in code",
+    "短信待发送": "Text queued",
+    "短信已发送": "Text sent",
+    "短信已送达": "Text delivered",
+    "短信发送失败": "Text failed",
+    "邀请链接（也可通过微信转发）": "Invitation link (may also be forwarded by WeChat)",
     "时间已过，请重新选择": "That time has passed; please choose another",
     "接待人须为本校在职教职工": "The host must be a member of staff",
     "邀请内容已失效，请联系邀请人重新邀请": (

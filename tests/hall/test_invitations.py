@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hall import invitations
+from hall import invitations, queries
 from hall.clock import FrozenClock
 from hall.definitions import DefinitionError, parse_spec
 from hall.engine import SCHOOL_TZ
@@ -352,3 +352,13 @@ def test_an_invitation_only_refusal_has_its_own_code(hall: Hall, visit: SimpleNa
     with pytest.raises(InviteOnly) as caught:
         hall.submit(visit.visitor.id, "visit", {**VISITOR_FORM, "host": "host1"})
     assert caught.value.code == "invite_only"
+
+
+def test_no_draft_of_an_invitation_only_process_and_the_catalogue_says_so(
+    session: Session, hall: Hall, visit: SimpleNamespace
+) -> None:
+    with pytest.raises(InviteOnly):
+        hall.save_draft(visit.visitor.id, "visit", {"idno": "11010519491231002X"})
+    assert session.scalar(select(func.count(Application.id))) == 0
+    [entry] = queries.catalogue(session, visit.visitor.id).items
+    assert (entry.key, entry.invite_only) == ("visit", True)

@@ -58,6 +58,7 @@ def test_catalogue_shows_what_my_kind_and_department_may_use(api, school):
         "promised_days": 3,
         "visits": 0,
         "immediate": False,
+        "invite_only": False,
         "version": 1,
     }
 

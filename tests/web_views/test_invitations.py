@@ -19,6 +19,7 @@ from hall.db import Database
 from hall.engine import SCHOOL_TZ
 from hall.models import Application, Invitation, Outbox, Person
 from hall.services import Decision, Hall
+from sms.models import SmsMessage, SmsPurpose, SmsStatus
 from tests import factories
 from tests.web_views.conftest import csrf_of
 from tests.web_views.helpers import pending_task, text
@@ -288,3 +289,34 @@ def test_a_returned_invited_application_shows_the_inviters_fields_fixed_again(
     assert "周老师" in mine
     assert "host1" not in mine
     assert "周老师（host1）" in text(client_for(visit.host).get(f"/applications/{app_id}"))
+
+
+def test_the_inviter_sees_whether_the_text_went_out_and_can_forward_the_link(
+    client_for: Any, session: Session, visit: SimpleNamespace
+) -> None:
+    client = client_for(visit.host)
+    _invite(client)
+    found = _the_invitation(session)
+    link = f"http://127.0.0.1:5000/i/{invitations.token(SECRET, found.id)}"
+    listing = text(client.get("/invitations"))
+    assert "短信待发送" in listing
+    assert f'value="{link}"' in listing
+    session.add(
+        SmsMessage(
+            phone=found.phone,
+            purpose=SmsPurpose.INVITE,
+            template="invite",
+            params={},
+            out_id=f"o{found.outbox_id}",
+            provider="sandbox",
+            status=SmsStatus.FAILED,
+            error="blacklisted",
+            outbox_id=found.outbox_id,
+        )
+    )
+    session.commit()
+    assert "短信发送失败" in text(client.get("/invitations"))
+    # Once used, there is no link to forward.
+    found.cancelled_at = found.created_at
+    session.commit()
+    assert "/i/" not in text(client.get("/invitations"))

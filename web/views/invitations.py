@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from flask import current_app, flash, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -27,6 +28,7 @@ from hall.forms import prefill
 from hall.models import Invitation, Person
 from hall.processes import version_spec
 from hall.services import display_value
+from sms.models import SmsMessage, SmsStatus
 from web.i18n import gettext
 from web.sms_channel import mask
 from web.views.common import (
@@ -72,6 +74,16 @@ class Sent:
     expires_at: datetime
     state: str
     application_id: int | None
+    sms: str  # its text: 待发送 / 已发送 / 已送达 / 发送失败
+    link: str  # while open: to forward it another way (WeChat ...) when the text is slow
+
+
+SMS_WORDS = {
+    SmsStatus.QUEUED: "短信待发送",
+    SmsStatus.SENT: "短信已发送",
+    SmsStatus.DELIVERED: "短信已送达",
+    SmsStatus.FAILED: "短信发送失败",
+}
 
 
 @bp.get("/invitations")
@@ -81,19 +93,30 @@ def index() -> ResponseReturnValue:
         actor = s.get(Person, person_id())
         assert actor is not None
         processes = invitations.invitable_processes(s, actor)
-        rows = [
-            Sent(
-                id=row.id,
-                name=row.name,
-                phone=mask(row.phone),
-                process=invitations.process_name(row),
-                created_at=row.created_at,
-                expires_at=row.expires_at,
-                state=invitations.state(row, now).value,
-                application_id=row.application_id,
+        sent = invitations.sent_by(s, actor.id)
+        outboxes = [r.outbox_id for r in sent if r.outbox_id]
+        query = select(SmsMessage.outbox_id, SmsMessage.status)
+        texts: dict[int | None, SmsStatus] = dict(
+            s.execute(query.where(SmsMessage.outbox_id.in_(outboxes))).all()
+        )
+        base = current_app.extensions["hall.settings"].base_url.rstrip("/")
+        rows = []
+        for row in sent:
+            state = invitations.state(row, now)
+            rows.append(
+                Sent(
+                    id=row.id,
+                    name=row.name,
+                    phone=mask(row.phone),
+                    process=invitations.process_name(row),
+                    created_at=row.created_at,
+                    expires_at=row.expires_at,
+                    state=state.value,
+                    application_id=row.application_id,
+                    sms=SMS_WORDS[texts.get(row.outbox_id, SmsStatus.QUEUED)],
+                    link=base + link_of(row.id) if state == invitations.State.OPEN else "",
+                )
             )
-            for row in invitations.sent_by(s, actor.id)
-        ]
     if not processes and not rows:
         return not_found_page()
     return page("hall/invitations.html", processes=processes, rows=rows, state_words=STATE_WORDS)

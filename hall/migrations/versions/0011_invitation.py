@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("expires_at", hall.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("cancelled_at", hall.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("application_id", _id(), nullable=True),
+        sa.Column("outbox_id", _id(), nullable=True),
         sa.ForeignKeyConstraint(
             ["process_id"],
             ["process_definition.id"],
@@ -60,6 +61,12 @@ def upgrade() -> None:
             ["application_id"],
             ["application.id"],
             name=op.f("fk_invitation_application_id_application"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["outbox_id"],
+            ["outbox.id"],
+            name=op.f("fk_invitation_outbox_id_outbox"),
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invitation")),
