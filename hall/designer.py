@@ -30,6 +30,7 @@ from hall.conditions import Facts, evaluate
 from hall.db import Database
 from hall.definitions import (
     KEY_RE,
+    RANGE_TYPES,
     UPLOAD_MAX_MB,
     AllOf,
     AnyOf,
@@ -649,7 +650,6 @@ _FIELD_KINDS: dict[FieldType, str] = {
     FieldType.MULTICHOICE: "multi",
     FieldType.ATTACHMENT: "presence",
 }
-_RANGES = frozenset({FieldType.DATE_RANGE, FieldType.DATETIME_RANGE})
 
 
 @dataclass(frozen=True)
@@ -682,7 +682,7 @@ def subject_of(
     if f is None:
         return None
     if part == "days":
-        days = f.type in _RANGES
+        days = f.type in RANGE_TYPES
         return Subject(say("{label}的天数").format(label=f.label), "number") if days else None
     if part == "count":
         many = f.type == FieldType.MULTICHOICE

@@ -152,10 +152,6 @@ def process_name(invitation: Invitation) -> str:
     return version.name if version is not None else invitation.process.key
 
 
-def find(session: Session, invitation_id: int) -> Invitation | None:
-    return session.get(Invitation, invitation_id)
-
-
 # ---------------------------------------------------------------------- commands
 
 

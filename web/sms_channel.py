@@ -130,7 +130,8 @@ class SmsChannel:
         recipient = session.get(Person, outbox.recipient_id) if outbox.recipient_id else None
         if recipient is None or recipient.kind != PersonKind.OFFCAMPUS:
             return  # school members are told in WeCom
-        if _logged(session, outbox) in DONE:
+        logged = _logged(session, outbox)
+        if logged is not None and logged.status in DONE:
             return  # a retried job after a commit we did not hear about: never twice
         app = session.get(Application, outbox.application_id) if outbox.application_id else None
         if app is None:
@@ -148,7 +149,7 @@ class SmsChannel:
             "serial": app.serial,
             "no": str(app.id),  # the link's last part: {base}/m/<no> (sms.templates)
         }
-        self._log_and_send(session, outbox, phone, SmsPurpose.RESULT, params)
+        self._log_and_send(session, outbox, logged, phone, SmsPurpose.RESULT, params=params)
 
     def _send_invite(self, session: Session, outbox: Outbox) -> None:
         invitation_id = (outbox.payload or {}).get("invitation_id")
@@ -157,7 +158,8 @@ class SmsChannel:
         )
         if invitation is None:
             raise PermanentError(f"outbox {outbox.id}: no invitation {invitation_id!r}")
-        if _logged(session, outbox) in DONE:
+        logged = _logged(session, outbox)
+        if logged is not None and logged.status in DONE:
             return  # a retried job after a commit we did not hear about: never twice
         if invitations.state(invitation, utcnow()) != invitations.State.OPEN:
             log.info("invitation %s is no longer open, no SMS", invitation.id)
@@ -170,20 +172,24 @@ class SmsChannel:
             "deadline": f"{deadline.month}月{deadline.day}日{deadline:%H:%M}",
             "token": invitations.token(self.settings.secret_key, invitation.id),
         }
-        self._log_and_send(session, outbox, invitation.phone, SmsPurpose.INVITE, params)
+        self._log_and_send(
+            session, outbox, logged, invitation.phone, SmsPurpose.INVITE, params=params
+        )
 
     def _log_and_send(
         self,
         session: Session,
         outbox: Outbox,
+        row: SmsMessage | None,
         phone: str,
         purpose: SmsPurpose,
+        *,
         params: dict[str, str],
     ) -> None:
         """Log an outbox row's SMS (its template is named after the purpose) and send it,
         in the delivery's transaction. A refused one is tried again on the same row when the
-        information center retries its delivery (after fixing a template id, say)."""
-        row = session.scalar(select(SmsMessage).where(SmsMessage.outbox_id == outbox.id))
+        information center retries its delivery (after fixing a template id, say): `row` is
+        that refused one, from `_logged`."""
         if row is None:
             row = SmsMessage(out_id=f"o{outbox.id}", provider="", outbox_id=outbox.id)
             session.add(row)
@@ -225,8 +231,9 @@ class SmsChannel:
 DONE = frozenset({SmsStatus.SENT, SmsStatus.DELIVERED})
 
 
-def _logged(session: Session, outbox: Outbox) -> SmsStatus | None:
-    return session.scalar(select(SmsMessage.status).where(SmsMessage.outbox_id == outbox.id))
+def _logged(session: Session, outbox: Outbox) -> SmsMessage | None:
+    """The log row an earlier run of this outbox row's delivery left, if any."""
+    return session.scalar(select(SmsMessage).where(SmsMessage.outbox_id == outbox.id))
 
 
 # How each outcome reads in「您申请的${title}${outcome}」: the hall's phrases, but for the

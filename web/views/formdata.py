@@ -12,11 +12,10 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from hall.definitions import FieldType, FormField
+from hall.definitions import RANGE_TYPES, FieldType, FormField
 from hall.forms import TEXT_MAX, TEXTAREA_MAX
 from web.i18n import gettext
 
-RANGES = frozenset({FieldType.DATE_RANGE, FieldType.DATETIME_RANGE})
 LISTS = frozenset({FieldType.MULTICHOICE, FieldType.ATTACHMENT})
 
 
@@ -33,7 +32,7 @@ def read_form(
     data: dict[str, Any] = {}
     for spec in fields:
         name = prefix + spec.key
-        if spec.type in RANGES:
+        if spec.type in RANGE_TYPES:
             start = posted.get(f"{name}.start", "").strip()
             end = posted.get(f"{name}.end", "").strip()
             if start or end:
@@ -86,7 +85,7 @@ def rules(spec: FormField) -> dict[str, Any]:
             messages["max"] = gettext("不能大于{n}", n=_show(spec.max))
     elif spec.type == FieldType.DATE:
         messages["date"] = gettext("日期格式应为 YYYY-MM-DD")
-    elif spec.type in RANGES:
+    elif spec.type in RANGE_TYPES:
         data["max_days"] = spec.max_days
         messages["both"] = gettext("请同时填写开始和结束")
         messages["order"] = gettext(

@@ -262,7 +262,7 @@ def landing(token: str) -> ResponseReturnValue:
         return page("hall/invitation.html", 404, invitation=None, state="", refused="")
     viewer_id = session.get("person_id")
     with db().reader() as s:
-        invitation = invitations.find(s, found)
+        invitation = s.get(Invitation, found)
         if invitation is None:
             return page("hall/invitation.html", 404, invitation=None, state="", refused="")
         viewer = s.get(Person, viewer_id) if isinstance(viewer_id, int) else None
